@@ -1,0 +1,1 @@
+"""The gateway role: websocket long connections to devices, presence, and online delivery."""

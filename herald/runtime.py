@@ -1,0 +1,33 @@
+"""Running a role: uvloop, signal handling, and the dead-letter hand-off every consumer shares."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+import uvloop
+
+from herald.bus import Bus, Record
+from proto import topics
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``main(stop)`` on uvloop; SIGTERM and SIGINT set ``stop``."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    uvloop.run(runner())
+
+
+async def dead_letter(bus: Bus, record: Record, reason: str) -> asyncio.Future[object]:
+    """Publish ``record`` unchanged to the dead-letter topic, with its reason and origin."""
+    source = f"{record.topic}/{record.partition}/{record.offset}".encode()
+    return await bus.publish(topics.DEADLETTER, record.value, key=record.key,
+                             headers=[(topics.DL_REASON, reason.encode()[:1000]),
+                                      (topics.DL_SOURCE, source)])

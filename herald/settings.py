@@ -1,0 +1,72 @@
+"""Role settings, read from ``HERALD_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_node_id() -> str:
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+    return f"{host[:40]}-{os.getpid()}"
+
+
+class CommonSettings(BaseSettings):
+    """Settings every role reads."""
+
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (redis.asyncio).")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    metrics_port: int = Field(0, description="Port of the Prometheus /metrics endpoint; 0 = off.")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds.")
+    log_level: str = Field("info", description="debug, info, warning or error.")
+
+
+class GatewaySettings(CommonSettings):
+    """Settings of ``herald gateway``."""
+
+    host: str = Field("127.0.0.1", description="Address the websocket server binds.")
+    port: int = Field(8700, description="Websocket port.")
+    node_id: str = Field(default_factory=_default_node_id,
+                         description="Unique id of this node (default: host-pid).")
+    metrics_port: int = Field(9701, description="Port of the Prometheus /metrics endpoint.")
+    heartbeat_s: int = Field(10, description="Heartbeat interval a client is told to keep.")
+    heartbeat_timeout_s: float = Field(25.0, description="Silence after which a client is closed.")
+    hello_timeout_s: float = Field(5.0, description="Time a new connection has to say HELLO.")
+    max_write_buffer: int = Field(256 * 1024,
+                                  description="Unsent bytes after which a client counts as slow.")
+
+
+class RouterSettings(CommonSettings):
+    """Settings of ``herald router``."""
+
+    metrics_port: int = Field(9702, description="Port of the Prometheus /metrics endpoint.")
+    batch_records: int = Field(500, description="Push requests routed per batch at most.")
+    vendor_batch: int = Field(500, description="Devices per vendor job at most.")
+
+
+class VendorSettings(CommonSettings):
+    """Settings of ``herald vendor NAME``."""
+
+    metrics_port: int = Field(9703, description="Port of the Prometheus /metrics endpoint.")
+    sandbox_url: str = Field("http://127.0.0.1:8790/push",
+                             description="Endpoint the sandbox vendor posts to.")
+    request_timeout_s: float = Field(10.0, description="Timeout of one vendor request.")
+    max_attempts: int = Field(5, description="Attempts per job before it is dead-lettered.")
+    backoff_base_s: float = Field(0.2, description="First retry delay (doubles per attempt).")
+    backoff_max_s: float = Field(10.0, description="Largest retry delay.")
+    concurrency: int = Field(64, description="Vendor requests in flight at once.")
+
+
+def describe(settings: type[BaseSettings]) -> str:
+    """The environment variables a settings class reads, for ``--help``."""
+    prefix = settings.model_config.get("env_prefix", "")
+    lines = ["environment variables:"]
+    for name, info in settings.model_fields.items():
+        default = "host-pid" if info.default_factory else info.default
+        lines.append(f"  {(prefix + name).upper():<30} {info.description} [{default}]")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Records that travel between roles: the push request, node deliveries and vendor jobs.
+
+``PushRequest`` is the public contract on ``push.requests``: JSON, written by backends in any
+language and by the HTTP API. The others are internal, msgpack, and change with Herald.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+import msgspec
+
+from proto.errors import DecodeError
+from proto.limits import (
+    ID_PATTERN,
+    MAX_BODY,
+    MAX_DATA_BYTES,
+    MAX_DATA_KEYS,
+    MAX_LIFETIME_S,
+    MAX_TARGETS,
+    MAX_TITLE,
+    MAX_VENDOR_TOKEN,
+)
+
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+Scalar = str | int | float | bool | None
+
+
+class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """One push task: what to send, to whom, and how to treat devices that are offline.
+
+    ``push_flag`` 0 delivers online and through the vendor channel when offline; 1 delivers
+    online only. ``lifetime_s`` is how long an offline device may still get it (0 to 7 days).
+    """
+
+    task_id: Id
+    app_id: Id
+    registration_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=MAX_TARGETS)]
+    push_flag: Literal[0, 1] = 0
+    kind: Literal["notify", "data"] = "notify"
+    title: Annotated[str, msgspec.Meta(max_length=MAX_TITLE)] = ""
+    body: Annotated[str, msgspec.Meta(max_length=MAX_BODY)] = ""
+    data: Annotated[dict[str, Scalar], msgspec.Meta(max_length=MAX_DATA_KEYS)] = {}
+    lifetime_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIFETIME_S)] = 0
+
+    def __post_init__(self) -> None:
+        if self.kind == "notify" and not (self.title or self.body):
+            raise ValueError("a notification needs a title or a body")
+        if self.kind == "data" and not self.data:
+            raise ValueError("a pass-through message needs data")
+        if self.data and len(msgspec.json.encode(self.data)) > MAX_DATA_BYTES:
+            raise ValueError(f"data exceeds {MAX_DATA_BYTES} bytes once encoded")
+
+
+class DeviceRecord(msgspec.Struct, array_like=True, frozen=True):
+    """What the store keeps about a device to reach it when it is offline."""
+
+    platform: str = ""
+    vendor: str = ""
+    vendor_token: Annotated[str, msgspec.Meta(max_length=MAX_VENDOR_TOKEN)] = ""
+
+
+class NodeDelivery(msgspec.Struct, array_like=True, frozen=True):
+    """One entry of a gateway node's inbox: a push frame encoded once, for many devices."""
+
+    app_id: str
+    task_id: str
+    msg_id: str
+    frame: bytes
+    registration_ids: list[str]
+
+
+class VendorTarget(msgspec.Struct, array_like=True, frozen=True):
+    """A device to reach through a vendor channel."""
+
+    registration_id: str
+    token: str
+
+
+class VendorJob(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
+    """Offline deliveries of one task through one vendor, for a batch of devices."""
+
+    app_id: str
+    task_id: str
+    msg_id: str
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Scalar]
+    targets: list[VendorTarget]
+    expires_at_ms: int = 0
+
+
+T = TypeVar("T")
+
+_push_request = msgspec.json.Decoder(PushRequest)
+_node_delivery = msgspec.msgpack.Decoder(NodeDelivery)
+_vendor_job = msgspec.msgpack.Decoder(VendorJob)
+_device_record = msgspec.msgpack.Decoder(DeviceRecord)
+_msgpack = msgspec.msgpack.Encoder()
+
+
+def _decode(decoder: msgspec.json.Decoder[T] | msgspec.msgpack.Decoder[T], data: bytes,
+               what: str) -> T:
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"invalid {what}: {exc}") from None
+
+
+def decode_push_request(data: bytes) -> PushRequest:
+    """Decode a JSON push request; ``DecodeError.reason`` names the first bad field."""
+    return _decode(_push_request, data, "push request")
+
+
+def encode_push_request(request: PushRequest) -> bytes:
+    """Encode a push request as the JSON a backend would publish."""
+    return msgspec.json.encode(request)
+
+
+def decode_node_delivery(data: bytes) -> NodeDelivery:
+    """Decode a node inbox entry."""
+    return _decode(_node_delivery, data, "node delivery")
+
+
+def decode_vendor_job(data: bytes) -> VendorJob:
+    """Decode a vendor job."""
+    return _decode(_vendor_job, data, "vendor job")
+
+
+def decode_device_record(data: bytes) -> DeviceRecord:
+    """Decode a stored device record."""
+    return _decode(_device_record, data, "device record")
+
+
+def encode_internal(record: NodeDelivery | VendorJob | DeviceRecord) -> bytes:
+    """Encode an internal record as msgpack."""
+    return _msgpack.encode(record)

@@ -1,0 +1,88 @@
+"""Delivery events on ``push.events``: JSON, one record per (task, device, stage).
+
+Every role emits them; the stats role (a later issue) folds them into funnels. Consumers dedupe
+by (task, device, stage), since Herald delivers at least once.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+import msgspec
+
+from proto.errors import DecodeError
+
+
+class Stage(StrEnum):
+    """Where a delivery is."""
+
+    #: Handed to a channel: written to a device's socket, or accepted by a vendor.
+    SENT = "sent"
+    #: The device acknowledged it.
+    DELIVERED = "delivered"
+    #: The user opened it.
+    CLICKED = "clicked"
+    #: It will not reach the device; ``reason`` says why.
+    FAILED = "failed"
+    #: The request itself was refused before any device was considered.
+    REJECTED = "rejected"
+
+
+class Reason(StrEnum):
+    """Why a delivery failed or was not attempted."""
+
+    #: PushFlag 1 (online only) and the device was offline.
+    OFFLINE = "offline"
+    #: Offline, PushFlag 0, but the device has no vendor channel.
+    NO_CHANNEL = "no_channel"
+    #: The vendor said the token is not (or no longer) valid.
+    TOKEN_INVALID = "token_invalid"
+    #: The vendor kept failing after every retry.
+    VENDOR_ERROR = "vendor_error"
+    #: The request did not validate.
+    INVALID_REQUEST = "invalid_request"
+
+
+class Channel(StrEnum):
+    """Delivery channels other than vendors (vendors are named by their vendor id)."""
+
+    ONLINE = "online"
+    NONE = ""
+
+
+class Event(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One stage of one delivery. ``ts_ms`` is wall-clock milliseconds at the emitter."""
+
+    stage: Stage
+    task_id: str
+    app_id: str = ""
+    msg_id: str = ""
+    registration_id: str = ""
+    channel: str = ""
+    reason: str = ""
+    node: str = ""
+    detail: str = ""
+    ts_ms: int = 0
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Event)
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds, the unit of every timestamp Herald records."""
+    return time.time_ns() // 1_000_000
+
+
+def encode_event(event: Event) -> bytes:
+    """Encode an event as JSON."""
+    return _encoder.encode(event)
+
+
+def decode_event(data: bytes) -> Event:
+    """Decode an event; ``DecodeError`` if it is not one."""
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"invalid event: {exc}") from None

@@ -1,0 +1,24 @@
+"""Limits shared by the device protocol, the push envelope and the store."""
+
+import re
+
+#: Identifiers (app ids, registration ids, task ids, message ids, node ids) are ASCII words,
+#: so that they can sit inside Redis keys and log lines without escaping.
+ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+ID_RE = re.compile(ID_PATTERN)
+ID_MAX = 64
+
+#: Largest websocket message a device may send or receive, in bytes.
+MAX_FRAME_BYTES = 16 * 1024
+#: Notification text limits, in characters.
+MAX_TITLE = 256
+MAX_BODY = 4096
+#: Custom data carried by a push: at most this many keys, and this many bytes once encoded.
+MAX_DATA_KEYS = 64
+MAX_DATA_BYTES = 4096
+#: Registration ids one push request may target.
+MAX_TARGETS = 1000
+#: A push waits for an offline device at most 7 days.
+MAX_LIFETIME_S = 7 * 24 * 3600
+#: Vendor token length (FCM tokens are ~160 characters, Huawei's up to 128, APNs 64 hex).
+MAX_VENDOR_TOKEN = 512

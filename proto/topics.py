@@ -1,0 +1,28 @@
+"""Kafka topic names. ``deploy/local/topics.txt`` creates exactly these."""
+
+#: Push requests from backends and from the HTTP API; the router consumes them.
+REQUESTS = "push.requests"
+#: Every stage of every delivery (see ``proto.events``).
+EVENTS = "push.events"
+#: Records no consumer could decode; the value is the original bytes, headers say why.
+DEADLETTER = "push.deadletter"
+#: One topic per vendor channel, consumed by that vendor's senders.
+VENDOR_PREFIX = "push.vendor."
+
+#: Consumer groups.
+ROUTER_GROUP = "herald-router"
+VENDOR_GROUP_PREFIX = "herald-vendor-"
+
+#: Header names on dead-letter records.
+DL_REASON = "herald-reason"
+DL_SOURCE = "herald-source"
+
+
+def vendor_topic(vendor: str) -> str:
+    """Topic that carries offline deliveries for ``vendor``."""
+    return VENDOR_PREFIX + vendor
+
+
+def vendor_group(vendor: str) -> str:
+    """Consumer group of ``vendor``'s senders."""
+    return VENDOR_GROUP_PREFIX + vendor

@@ -1,0 +1,11 @@
+"""Prometheus metrics of the router."""
+
+from prometheus_client import Counter, Histogram
+
+RECORDS = Counter("herald_router_records_total", "Push request records, by result.", ["result"])
+DECISIONS = Counter("herald_router_decisions_total", "Per-device routing decisions.",
+                    ["decision"])
+BATCH_SECONDS = Histogram("herald_router_batch_seconds", "Time to route and hand off one batch.",
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
+FAILURES = Counter("herald_router_batch_failures_total",
+                   "Batches whose hand-off failed and will be retried.")

@@ -1,0 +1,58 @@
+"""Shared fixtures. Integration tests need the real Redis and Kafka (`deploy/local/up`): when
+either is missing they fail with that message, they are never skipped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+from aiokafka import AIOKafkaProducer
+
+from tests.harness import KAFKA, REDIS, SandboxVendor
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short id unique to this test, for app, device and task ids."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+async def redis_client() -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS)
+    try:
+        await client.ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS} ({exc}); run deploy/local/up")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def producer() -> AsyncIterator[AIOKafkaProducer]:
+    """A Kafka producer, as a backend would use to publish push requests."""
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all")
+    try:
+        await producer.start()
+    except Exception as exc:
+        pytest.fail(f"Kafka is not reachable at {KAFKA} ({exc}); run deploy/local/up")
+    yield producer
+    await producer.stop()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxVendor]:
+    vendor = SandboxVendor()
+    vendor.start()
+    yield vendor
+    vendor.stop()
+
+
+@pytest.fixture
+def logdir(tmp_path: Path) -> Path:
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path

@@ -1,0 +1,214 @@
+"""Test helpers: role processes, Kafka watchers, a sandbox vendor endpoint, free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+KAFKA = os.environ.get("HERALD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REDIS = os.environ.get("HERALD_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after the timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def eventually_async(check: Callable[[], Awaitable[Any]], timeout_s: float,
+                           what: str) -> Any:
+    """``eventually`` for a check that has to await (a Redis read, say)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Role:
+    """A ``herald`` role running as a child process, its JSON log lines kept in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        full_env = {**os.environ, "HERALD_REDIS_URL": REDIS, "HERALD_KAFKA_BOOTSTRAP": KAFKA,
+                    **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "herald", *args],
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
+
+    def logs(self) -> list[dict[str, Any]]:
+        """Every JSON line the process has written so far."""
+        lines = []
+        for raw in self.log_path.read_bytes().splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                continue
+        return lines
+
+    def find(self, event: str, **fields: Any) -> dict[str, Any] | None:
+        """The first log line with this event and fields, if any."""
+        for line in self.logs():
+            if line.get("event") == event and all(line.get(k) == v for k, v in fields.items()):
+                return line
+        return None
+
+    async def wait_log(self, event: str, timeout_s: float = 30, **fields: Any) -> dict[str, Any]:
+        """Wait for a log line; fail early if the process died."""
+
+        def check() -> dict[str, Any] | None:
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise AssertionError(f"{self.args} exited {self.proc.returncode}:\n{tail}")
+            return self.find(event, **fields)
+
+        return await eventually(check, timeout_s, f"{self.args} to log {event} {fields}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    async def stop(self, timeout_s: float = 20) -> int:
+        """SIGTERM, then wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        await eventually(lambda: self.proc.poll() is not None, timeout_s, f"{self.args} to exit")
+        self._log.close()
+        return self.proc.returncode
+
+
+class TopicWatcher:
+    """Collects every record a topic receives after ``start()``, in the background."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.records: list[Any] = []
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> TopicWatcher:
+        await self._consumer.start()
+        if self.topic not in await self._consumer.topics():
+            await self._consumer.stop()
+            raise AssertionError(f"topic {self.topic} does not exist: run deploy/local/up")
+        probe = AIOKafkaProducer(bootstrap_servers=KAFKA)
+        await probe.start()
+        try:
+            partitions = await probe.partitions_for(self.topic)
+        finally:
+            await probe.stop()
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end offsets now, before anything is produced
+            await self._consumer.position(tp)
+        self._task = asyncio.get_running_loop().create_task(self._collect())
+        return self
+
+    async def _collect(self) -> None:
+        async for message in self._consumer:
+            self.records.append(message)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+
+@dataclass
+class SandboxVendor:
+    """A local endpoint for the sandbox vendor: records requests, answers as configured."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    #: Status codes to answer with, consumed one per request; then 200.
+    statuses: list[int] = field(default_factory=list)
+    invalid_tokens: set[str] = field(default_factory=set)
+    retry_after: str = "0"
+    url: str = ""
+
+    def start(self) -> str:
+        vendor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                vendor.requests.append(body)
+                status = vendor.statuses.pop(0) if vendor.statuses else 200
+                if status == 200:
+                    results = [{"token": t, "status": "invalid_token"
+                                if t in vendor.invalid_tokens else "ok"} for t in body["tokens"]]
+                    payload = json.dumps({"results": results}).encode()
+                else:
+                    payload = b'{"error": "test"}'
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("retry-after", vendor.retry_after)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/push"
+        return self.url
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def tokens(self) -> list[str]:
+        return [t for r in self.requests for t in r["tokens"]]
+
+
+def scrape(port: int) -> str:
+    """The text of a role's /metrics endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.read().decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 if absent."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    prefix = f"{name}{{{want}}}" if labels else name
+    for line in text.splitlines():
+        if line.startswith(prefix + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

@@ -1,0 +1,1 @@
+"""Vendor senders: deliver offline pushes through each phone vendor's channel."""

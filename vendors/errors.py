@@ -1,0 +1,36 @@
+"""Errors of vendor clients. Senders act on attributes, never on the concrete type.
+
+VendorError                 the request failed; ``retriable`` says whether to try again
+├── TransientError          5xx, timeouts, resets: retry with backoff
+├── RateLimitedError        quota or rate limit: retry after ``retry_after_s`` if given
+└── RejectedError           the vendor refused the request itself: do not retry
+"""
+
+from __future__ import annotations
+
+
+class VendorError(Exception):
+    """A vendor request failed as a whole."""
+
+    retriable = False
+
+    def __init__(self, reason: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class TransientError(VendorError):
+    """A failure that may pass: server errors, timeouts, connection resets."""
+
+    retriable = True
+
+
+class RateLimitedError(VendorError):
+    """The vendor asked us to slow down."""
+
+    retriable = True
+
+
+class RejectedError(VendorError):
+    """The vendor refused the request (bad payload, bad credentials after refresh)."""
