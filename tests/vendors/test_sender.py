@@ -1,0 +1,68 @@
+"""The shared sender loop, as a real `herald vendor sandbox` process on the real Kafka."""
+
+from __future__ import annotations
+
+from proto import topics
+from proto.envelopes import VendorJob, VendorTarget, encode_internal
+from proto.events import decode_event
+from tests.harness import Role, TopicWatcher, eventually, free_port, metric, scrape
+
+
+def _job(task: str, *tokens: str) -> bytes:
+    return encode_internal(VendorJob(
+        app_id="app", task_id=task, msg_id=task, kind="notify", title="hi", body="", data={},
+        targets=[VendorTarget(f"rid-{t}", t) for t in tokens]))
+
+
+def _stages(watcher: TopicWatcher, task: str) -> list[tuple[str, str, str]]:
+    events = [decode_event(r.value) for r in watcher.records]
+    return sorted((e.registration_id, e.stage, e.reason) for e in events if e.task_id == task)
+
+
+async def test_retries_then_outcomes_and_dead_letters(producer, sandbox, logdir, uid):
+    events = await TopicWatcher(topics.EVENTS).start()
+    dead = await TopicWatcher(topics.DEADLETTER).start()
+    metrics_port = free_port()
+    sender = Role(["vendor", "sandbox"], {
+        "HERALD_SANDBOX_URL": sandbox.url, "HERALD_METRICS_PORT": str(metrics_port),
+        "HERALD_MAX_ATTEMPTS": "3", "HERALD_BACKOFF_BASE_S": "0.01"}, logdir / "vendor.log")
+    topic = topics.vendor_topic("sandbox")
+    try:
+        await sender.wait_log("partitions assigned")
+        # 429 then 500 then success: two retries, then per-device outcomes.
+        sandbox.statuses = [429, 500]
+        sandbox.invalid_tokens = {f"bad-{uid}"}
+        retried = f"retry-{uid}"
+        await producer.send_and_wait(topic, _job(retried, f"ok-{uid}", f"bad-{uid}"))
+        assert await eventually(lambda: len(_stages(events, retried)) == 2 and
+                                _stages(events, retried), 20, "outcomes") == [
+            (f"rid-bad-{uid}", "failed", "token_invalid"), (f"rid-ok-{uid}", "sent", "")]
+        assert len([r for r in sandbox.requests if r["task_id"] == retried]) == 3
+
+        # Failing every attempt: the job is parked with its reason, every device failed.
+        sandbox.statuses = [500, 500, 500]
+        parked = f"park-{uid}"
+        await producer.send_and_wait(topic, _job(parked, f"x-{uid}"))
+        assert await eventually(lambda: _stages(events, parked), 20, "failure") == [
+            (f"rid-x-{uid}", "failed", "vendor_error")]
+        # An undecodable job is parked too, and the partition keeps flowing.
+        await producer.send_and_wait(topic, b"\x93 garbage", key=b"k")
+        after = f"after-{uid}"
+        await producer.send_and_wait(topic, _job(after, f"y-{uid}"), key=b"k")
+        assert await eventually(lambda: _stages(events, after), 20, "the job after garbage") == [
+            (f"rid-y-{uid}", "sent", "")]
+        reasons = await eventually(lambda: len(dead.records) >= 2 and [
+            dict(r.headers)[topics.DL_REASON].decode() for r in dead.records], 20, "dead letters")
+        assert reasons[0] == "vendor kept failing"
+        assert reasons[1].startswith("invalid vendor job")
+
+        text = scrape(metrics_port)
+        assert metric(text, "herald_vendor_retries_total", vendor="sandbox") == 4
+        assert metric(text, "herald_vendor_dead_letters_total", vendor="sandbox") == 2
+        assert metric(text, "herald_vendor_sends_total", vendor="sandbox",
+                      result="token_invalid") == 1
+    finally:
+        code = await sender.stop()
+        await events.stop()
+        await dead.stop()
+    assert code == 0
