@@ -11,23 +11,15 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 
 from proto.errors import DecodeError
-from proto.limits import (
-    ID_PATTERN,
-    MAX_BODY,
-    MAX_DATA_BYTES,
-    MAX_DATA_KEYS,
-    MAX_LIFETIME_S,
-    MAX_TARGETS,
-    MAX_TITLE,
-    MAX_VENDOR_TOKEN,
-)
+from proto.limits import ID_PATTERN, MAX_LIFETIME_S, MAX_TARGETS, MAX_VENDOR_TOKEN
+from proto.message import Message
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
-Scalar = str | int | float | bool | None
 
 
-class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """One push task: what to send, to whom, and how to treat devices that are offline.
+class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True,
+                  omit_defaults=True):
+    """One push task: what to send (``message``), to whom, and what to do when offline.
 
     ``push_flag`` 0 delivers online and through the vendor channel when offline; 1 delivers
     online only. ``lifetime_s`` is how long an offline device may still get it (0 to 7 days).
@@ -36,20 +28,9 @@ class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     task_id: Id
     app_id: Id
     registration_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=MAX_TARGETS)]
+    message: Message
     push_flag: Literal[0, 1] = 0
-    kind: Literal["notify", "data"] = "notify"
-    title: Annotated[str, msgspec.Meta(max_length=MAX_TITLE)] = ""
-    body: Annotated[str, msgspec.Meta(max_length=MAX_BODY)] = ""
-    data: Annotated[dict[str, Scalar], msgspec.Meta(max_length=MAX_DATA_KEYS)] = {}
     lifetime_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIFETIME_S)] = 0
-
-    def __post_init__(self) -> None:
-        if self.kind == "notify" and not (self.title or self.body):
-            raise ValueError("a notification needs a title or a body")
-        if self.kind == "data" and not self.data:
-            raise ValueError("a pass-through message needs data")
-        if self.data and len(msgspec.json.encode(self.data)) > MAX_DATA_BYTES:
-            raise ValueError(f"data exceeds {MAX_DATA_BYTES} bytes once encoded")
 
 
 class DeviceRecord(msgspec.Struct, array_like=True, frozen=True):
@@ -83,10 +64,7 @@ class VendorJob(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     app_id: str
     task_id: str
     msg_id: str
-    kind: str
-    title: str
-    body: str
-    data: dict[str, Scalar]
+    message: Message
     targets: list[VendorTarget]
     expires_at_ms: int = 0
 
@@ -104,7 +82,7 @@ def _decode(decoder: msgspec.json.Decoder[T] | msgspec.msgpack.Decoder[T], data:
                what: str) -> T:
     try:
         return decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise DecodeError(f"invalid {what}: {exc}") from None
 
 

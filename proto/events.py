@@ -48,7 +48,6 @@ class Channel(StrEnum):
     """Delivery channels other than vendors (vendors are named by their vendor id)."""
 
     ONLINE = "online"
-    NONE = ""
 
 
 class Event(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -84,5 +83,5 @@ def decode_event(data: bytes) -> Event:
     """Decode an event; ``DecodeError`` if it is not one."""
     try:
         return _decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise DecodeError(f"invalid event: {exc}") from None

@@ -207,7 +207,10 @@ def decode_client(data: bytes) -> ClientFrame:
         vendor = _str(obj, "vendor", max_len=32, required=False)
         if vendor and not ID_RE.match(vendor):
             raise DecodeError("field 'vendor' must be a vendor name such as 'fcm'")
-        token = _str(obj, "vtoken", max_len=MAX_VENDOR_TOKEN, required=bool(vendor))
+        # A token without a vendor cannot be used, so it is not kept.
+        token = _str(obj, "vtoken", max_len=MAX_VENDOR_TOKEN) if vendor else ""
+        if vendor and not token:
+            raise DecodeError("field 'vtoken' must not be empty when 'vendor' is given")
         return Hello(
             version=_int(obj, "v"),
             app=_str(obj, "app", max_len=64, ident=True),
@@ -226,8 +229,9 @@ def decode_server(data: bytes) -> ServerFrame:
     op, obj = _unpack(data)
     if op == Op.PUSH:
         payload = obj.get("data", {})
-        if not isinstance(payload, dict) or len(payload) > MAX_DATA_KEYS:
-            raise DecodeError(f"field 'data' must be a map of at most {MAX_DATA_KEYS} keys")
+        if (not isinstance(payload, dict) or len(payload) > MAX_DATA_KEYS
+                or not all(isinstance(k, str) for k in payload)):
+            raise DecodeError(f"field 'data' must be a map of at most {MAX_DATA_KEYS} string keys")
         kind = _str(obj, "kind", max_len=16)
         if kind not in ("notify", "data"):
             raise DecodeError("field 'kind' must be 'notify' or 'data'")

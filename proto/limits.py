@@ -4,7 +4,7 @@ import re
 
 #: Identifiers (app ids, registration ids, task ids, message ids, node ids) are ASCII words,
 #: so that they can sit inside Redis keys and log lines without escaping.
-ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}\Z"
 ID_RE = re.compile(ID_PATTERN)
 ID_MAX = 64
 

@@ -86,9 +86,10 @@ class Router:
             # re-routed task (after a crash) carries the same id, so the device dedupes it.
             msg_id = req.task_id
             if plan.nodes:
-                frame = frames.encode(frames.Push(mid=msg_id, task=req.task_id, kind=req.kind,
-                                                  title=req.title, body=req.body,
-                                                  data=req.data, ts_ms=now_ms()))
+                message = req.message
+                frame = frames.encode(frames.Push(mid=msg_id, task=req.task_id, kind=message.kind,
+                                                  title=message.title, body=message.body,
+                                                  data=message.data, ts_ms=now_ms()))
                 for node, node_rids in plan.nodes.items():
                     entry = NodeDelivery(req.app_id, req.task_id, msg_id, frame, node_rids)
                     node_entries.append((node, encode_internal(entry)))
@@ -113,9 +114,9 @@ class Router:
         size = self.settings.vendor_batch
         futures = []
         for start in range(0, len(targets), size):
-            job = VendorJob(app_id=req.app_id, task_id=req.task_id, msg_id=msg_id, kind=req.kind,
-                            title=req.title, body=req.body, data=req.data,
-                            targets=targets[start:start + size], expires_at_ms=expires)
+            job = VendorJob(app_id=req.app_id, task_id=req.task_id, msg_id=msg_id,
+                            message=req.message, targets=targets[start:start + size],
+                            expires_at_ms=expires)
             futures.append(await self._bus.publish(topics.vendor_topic(vendor),
                                                    encode_internal(job),
                                                    key=req.task_id.encode()))

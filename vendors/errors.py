@@ -1,9 +1,11 @@
 """Errors of vendor clients. Senders act on attributes, never on the concrete type.
 
-VendorError                 the request failed; ``retriable`` says whether to try again
+VendorError                 the request failed as a whole; ``retriable`` says whether to retry
 ├── TransientError          5xx, timeouts, resets: retry with backoff
 ├── RateLimitedError        quota or rate limit: retry after ``retry_after_s`` if given
+├── AuthError               credentials refused even after one refresh: alert, do not retry
 └── RejectedError           the vendor refused the request itself: do not retry
+    └── PayloadTooLargeError  the mapped payload exceeds the vendor's limit
 """
 
 from __future__ import annotations
@@ -27,10 +29,18 @@ class TransientError(VendorError):
 
 
 class RateLimitedError(VendorError):
-    """The vendor asked us to slow down."""
+    """The vendor asked us to slow down (HTTP 429 or a vendor quota code)."""
 
     retriable = True
 
 
+class AuthError(VendorError):
+    """The vendor refused our credentials after the client refreshed them once."""
+
+
 class RejectedError(VendorError):
-    """The vendor refused the request (bad payload, bad credentials after refresh)."""
+    """The vendor refused the request (bad payload, unknown app)."""
+
+
+class PayloadTooLargeError(RejectedError):
+    """The payload built for the vendor is larger than the vendor accepts."""

@@ -1,6 +1,7 @@
 """The sandbox vendor: a channel that posts to a local HTTP endpoint, for tests and demos.
 
-Request: ``POST <url>`` with JSON ``{app_id, task_id, msg_id, kind, title, body, data, tokens}``.
+Request: ``POST <url>`` with JSON ``{app_id, task_id, msg_id, message, tokens}``, where
+``message`` is ``proto.message.Message`` as JSON.
 Response 200: ``{"results": [{"token": ..., "status": "ok" | "invalid_token" | <error>}]}``,
 one per token (partial success, as Huawei's batch API reports it). 429 asks to retry after the
 ``Retry-After`` seconds; 5xx is transient; any other status rejects the request.
@@ -8,12 +9,15 @@ one per token (partial success, as Huawei's batch API reports it). 429 asks to r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 import msgspec
 
 from proto.envelopes import VendorJob
 from vendors.client import TargetResult
-from vendors.errors import RateLimitedError, RejectedError, TransientError
+from vendors.errors import RejectedError, TransientError
+from vendors.http import call
 
 
 class _Result(msgspec.Struct):
@@ -32,27 +36,18 @@ class SandboxClient:
     """``VendorClient`` for the sandbox channel."""
 
     name = "sandbox"
+    max_batch = 1000
 
     def __init__(self, url: str, timeout_s: float) -> None:
         self._url = url
         self._http = httpx.AsyncClient(timeout=timeout_s)
 
-    async def send(self, job: VendorJob) -> list[TargetResult]:
+    async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""
         body = {"app_id": job.app_id, "task_id": job.task_id, "msg_id": job.msg_id,
-                "kind": job.kind, "title": job.title, "body": job.body, "data": job.data,
-                "tokens": [t.token for t in job.targets]}
-        try:
-            response = await self._http.post(self._url, content=msgspec.json.encode(body),
-                                             headers={"content-type": "application/json"})
-        except httpx.TransportError as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}") from None
-        if response.status_code == 429:
-            after = response.headers.get("retry-after", "")
-            raise RateLimitedError("rate limited",
-                                   retry_after_s=float(after) if after.isdigit() else None)
-        if response.status_code >= 500:
-            raise TransientError(f"HTTP {response.status_code}")
+                "message": job.message, "tokens": [t.token for t in job.targets]}
+        response = await call(self._http, "POST", self._url, content=msgspec.json.encode(body),
+                              headers={"content-type": "application/json"})
         if response.status_code != 200:
             raise RejectedError(f"HTTP {response.status_code}: {response.text[:200]}")
         try:

@@ -71,7 +71,7 @@ class Sender:
         for attempt in range(1, self.settings.max_attempts + 1):
             started = time.perf_counter()
             try:
-                results = await self._client.send(job)
+                results = await self._client.send(job, {})
             except VendorError as err:
                 metrics.REQUESTS.labels(self._vendor, type(err).__name__).inc()
                 log.warning("vendor request failed", vendor=self._vendor, task_id=job.task_id,

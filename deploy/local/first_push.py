@@ -16,7 +16,7 @@ async def main() -> None:
     producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092")
     await producer.start()
     request = {"task_id": "hello-1", "app_id": "demo", "registration_ids": ["phone-1"],
-               "push_flag": 0, "title": "Hello", "body": "from Herald"}
+               "push_flag": 0, "message": {"title": "Hello", "body": "from Herald"}}
     await producer.send_and_wait(topics.REQUESTS, json.dumps(request).encode())
     await producer.stop()
     (push,) = await device.wait_for(1, timeout_s=10)

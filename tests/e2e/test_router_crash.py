@@ -27,7 +27,7 @@ async def test_sigkill_before_handoff_still_delivers(producer, redis_client, log
         paused = True
         task = f"crash-{uid}"
         request = {"task_id": task, "app_id": f"app-{uid}", "registration_ids": ["dev-a"],
-                   "title": "survives"}
+                   "message": {"title": "survives"}}
         await producer.send_and_wait(topics.REQUESTS, json.dumps(request).encode())
         await first.wait_log("routing", task_id=task)
         assert not [line for line in first.logs() if task in line.get("task_ids", [])]

@@ -17,8 +17,8 @@ def _events(watcher: TopicWatcher, task_id: str) -> list:
 
 def _request(app: str, task: str, rids: list[str], flag: int) -> bytes:
     return json.dumps({"task_id": task, "app_id": app, "registration_ids": rids,
-                       "push_flag": flag, "title": f"title {task}", "body": "hello",
-                       "data": {"k": "v"}}).encode()
+                       "push_flag": flag, "message": {"title": f"title {task}", "body": "hello",
+                                                      "data": {"k": "v"}}}).encode()
 
 
 async def test_online_offline_and_dead_letter(producer, redis_client, sandbox, logdir, uid):
@@ -76,8 +76,8 @@ async def test_online_offline_and_dead_letter(producer, redis_client, sandbox, l
         await eventually(lambda: f"token-c-{uid}" in sandbox.tokens(), 20,
                          "the sandbox vendor to receive c's PushFlag 0 push")
         request = next(r for r in sandbox.requests if r["task_id"] == t_flag0)
-        assert (request["title"], request["body"], request["data"]) == (
-            f"title {t_flag0}", "hello", {"k": "v"})
+        assert request["message"] == {"title": f"title {t_flag0}", "body": "hello",
+                                      "data": {"k": "v"}}
         sent = await eventually(lambda: [e for e in _events(events, t_flag0)
                                          if e.stage == "sent"], 20, "a sent event for c")
         assert (sent[0].registration_id, sent[0].channel) == ("dev-c", "sandbox")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from proto.envelopes import VendorJob, VendorTarget
+from proto.message import Message
 from tests.harness import free_port
 from vendors.errors import RateLimitedError, RejectedError, TransientError
 from vendors.sandbox import SandboxClient
 
 
 def _job(*tokens: str) -> VendorJob:
-    return VendorJob(app_id="app", task_id="t1", msg_id="t1", kind="notify", title="hi",
-                     body="", data={"k": 1},
+    return VendorJob(app_id="app", task_id="t1", msg_id="t1",
+                     message=Message(title="hi", data={"k": 1}),
                      targets=[VendorTarget(f"rid-{t}", t) for t in tokens])
 
 
@@ -25,18 +26,18 @@ async def client(sandbox):
 
 async def test_partial_success_reports_each_device(client, sandbox):
     sandbox.invalid_tokens = {"bad"}
-    results = await client.send(_job("good", "bad"))
+    results = await client.send(_job("good", "bad"), {})
     assert [(r.registration_id, r.error, r.token_invalid) for r in results] == [
         ("rid-good", "", False), ("rid-bad", "invalid_token", True)]
     (request,) = sandbox.requests
-    assert request == {"app_id": "app", "task_id": "t1", "msg_id": "t1", "kind": "notify",
-                       "title": "hi", "body": "", "data": {"k": 1}, "tokens": ["good", "bad"]}
+    assert request == {"app_id": "app", "task_id": "t1", "msg_id": "t1",
+                       "message": {"title": "hi", "data": {"k": 1}}, "tokens": ["good", "bad"]}
 
 
 async def test_rate_limit_carries_retry_after(client, sandbox):
     sandbox.statuses, sandbox.retry_after = [429], "7"
     with pytest.raises(RateLimitedError) as err:
-        await client.send(_job("a"))
+        await client.send(_job("a"), {})
     assert err.value.retriable and err.value.retry_after_s == 7
 
 
@@ -46,7 +47,7 @@ async def test_rate_limit_carries_retry_after(client, sandbox):
 async def test_status_classes(client, sandbox, status, error, retriable):
     sandbox.statuses = [status]
     with pytest.raises(error) as err:
-        await client.send(_job("a"))
+        await client.send(_job("a"), {})
     assert err.value.retriable is retriable
     assert str(status) in err.value.reason
 
@@ -54,5 +55,5 @@ async def test_status_classes(client, sandbox, status, error, retriable):
 async def test_unreachable_vendor_is_transient():
     client = SandboxClient(f"http://127.0.0.1:{free_port()}/push", timeout_s=2)
     with pytest.raises(TransientError, match="ConnectError"):
-        await client.send(_job("a"))
+        await client.send(_job("a"), {})
     await client.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from proto import topics
 from proto.envelopes import VendorJob, VendorTarget, encode_internal
 from proto.events import decode_event
+from proto.message import Message
 from tests.harness import Role, TopicWatcher, eventually, free_port, metric, scrape
 
 
 def _job(task: str, *tokens: str) -> bytes:
     return encode_internal(VendorJob(
-        app_id="app", task_id=task, msg_id=task, kind="notify", title="hi", body="", data={},
+        app_id="app", task_id=task, msg_id=task, message=Message(title="hi"),
         targets=[VendorTarget(f"rid-{t}", t) for t in tokens]))
 
 

@@ -1,0 +1,91 @@
+"""Running a fake vendor server (an ASGI app) on hypercorn in the test's event loop.
+
+``serve(app, tls=True)`` also makes a throwaway self-signed certificate and offers HTTP/2 by
+ALPN, as APNs does; the client trusts it through the returned ``ssl.SSLContext``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from tests.harness import free_port
+
+
+@dataclass(frozen=True)
+class Served:
+    """Where a fake server listens, and the SSL context that trusts it (None without TLS)."""
+
+    url: str
+    verify: ssl.SSLContext | bool
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@asynccontextmanager
+async def serve(app: object, *, tls: bool = False) -> AsyncIterator[Served]:
+    """Serve ``app`` on a free loopback port until the block ends."""
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    verify: ssl.SSLContext | bool = False
+    with tempfile.TemporaryDirectory() as folder:
+        if tls:
+            cert, key = _self_signed(Path(folder))
+            config.certfile, config.keyfile = str(cert), str(key)
+            config.alpn_protocols = ["h2", "http/1.1"]
+            verify = ssl.create_default_context(cafile=str(cert))
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            hypercorn_serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+        scheme = "https" if tls else "http"
+        # hypercorn binds inside the task: wait until the port accepts connections.
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            writer.close()
+            break
+        else:
+            stop.set()
+            raise RuntimeError(f"fake vendor server did not start on port {port}")
+        try:
+            yield Served(f"{scheme}://127.0.0.1:{port}", verify)
+        finally:
+            stop.set()
+            await task

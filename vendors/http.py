@@ -1,0 +1,44 @@
+"""HTTP plumbing every vendor client shares: one call that turns transport failures, 429 and
+5xx into ``VendorError``s, so vendor modules only read the answers that mean something."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from vendors.errors import RateLimitedError, TransientError
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), if present."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """Send a request; raise ``TransientError`` or ``RateLimitedError`` where that is the answer.
+
+    Any other response (2xx, and 4xx other than 429) is returned for the vendor module to read.
+    """
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from None
+    if response.status_code == 429:
+        raise RateLimitedError(f"HTTP 429 from {url}", retry_after_s=retry_after(response))
+    if response.status_code >= 500:
+        raise TransientError(f"HTTP {response.status_code} from {url}",
+                             retry_after_s=retry_after(response))
+    return response
