@@ -6,10 +6,20 @@ CONNECTIONS = Gauge("herald_gateway_connections", "Devices connected to this nod
 CONNECTS = Counter("herald_gateway_connects_total", "Devices that completed HELLO.")
 DISCONNECTS = Counter("herald_gateway_disconnects_total", "Closed device connections.",
                       ["reason"])
-PUSHES = Counter("herald_gateway_pushes_total", "Pushes taken from the node inbox, by outcome.",
+REGISTRATIONS = Counter("herald_gateway_registrations_total", "REGISTER frames answered.")
+AUTH_FAILURES = Counter("herald_gateway_auth_failures_total", "Refused REGISTER or HELLO.",
+                        ["reason"])
+PUSHES = Counter("herald_gateway_pushes_total", "Pushes for devices of this node, by outcome.",
                  ["outcome"])
 ACKS = Counter("herald_gateway_acks_total", "ACK frames, by whether they matched a push.",
                ["matched"])
+ACK_TIMEOUTS = Counter("herald_gateway_ack_timeouts_total", "Pushes not acknowledged in time.")
+CLICKS = Counter("herald_gateway_clicks_total", "CLICK frames.")
+FALLBACKS = Counter("herald_gateway_fallbacks_total",
+                    "Pushes sent back to the offline path, by reason.", ["reason"])
+INBOX_DRAINED = Counter("herald_gateway_inbox_drained_total",
+                        "Offline inbox messages written on connect.")
 BYTES_IN = Counter("herald_gateway_bytes_in_total", "Bytes of frames received from devices.")
 BYTES_OUT = Counter("herald_gateway_bytes_out_total", "Bytes of frames written to devices.")
-EVENT_ERRORS = Counter("herald_gateway_event_errors_total", "Events the bus failed to store.")
+OUTFLOW_ERRORS = Counter("herald_gateway_outflow_errors_total",
+                         "Events or fallbacks Kafka refused.")

@@ -1,9 +1,11 @@
-"""The gateway node: accepts devices, keeps presence fresh, and writes its inbox to sockets."""
+"""The gateway node: accepts devices, keeps presence fresh, writes its inbox to sockets, and
+sends back down the offline path what devices did not acknowledge."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -12,15 +14,38 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from gateway import metrics
-from gateway.session import Session
+from gateway.auth import Authenticator, AuthFailed
+from gateway.link import Link, LinkClosed, SlowReader
+from gateway.outflow import Outflow
+from gateway.session import Pending, Session
 from herald.bus import Bus
 from herald.settings import GatewaySettings
 from herald.store import Held, Store
-from proto import frames, keys, topics
-from proto.envelopes import DeviceRecord, decode_node_delivery
+from proto import frames, keys
+from proto.envelopes import (
+    NodeDelivery,
+    NodeKick,
+    NodeRecall,
+    decode_node_entry,
+    encode_internal,
+)
 from proto.errors import DecodeError
-from proto.events import Channel, Event, Stage, encode_event, now_ms
-from proto.frames import Ack, Bye, ByeReason, CloseCode, Hello, Ping, Pong, Welcome
+from proto.events import Channel, Event, Reason, Stage, now_ms
+from proto.frames import (
+    Ack,
+    Bind,
+    Bound,
+    Bye,
+    ByeReason,
+    Click,
+    CloseCode,
+    Hello,
+    Ping,
+    Pong,
+    Recall,
+    Register,
+    Welcome,
+)
 
 log = structlog.get_logger()
 
@@ -29,9 +54,11 @@ _PONG = frames.encode(Pong())
 _REFRESH_CHUNK = 2000
 #: Reconnect delay window handed to clients when the node drains.
 _DRAIN_RETRY_MS = (500, 5000)
+#: REGISTER frames one connection may send before HELLO.
+_MAX_REGISTERS = 2
 
 
-class _Closed(Exception):
+class _Close(Exception):
     """The connection must close with ``code`` and ``reason``."""
 
     def __init__(self, code: CloseCode, reason: str) -> None:
@@ -40,50 +67,65 @@ class _Closed(Exception):
         self.reason = reason
 
 
+class _Conn:
+    """A session and the link it writes through."""
+
+    __slots__ = ("close_reason", "link", "session")
+
+    def __init__(self, session: Session, link: Link) -> None:
+        self.session = session
+        self.link = link
+        self.close_reason = Reason.CLOSED
+
+
 class Gateway:
-    """One gateway node: a websocket server plus its inbox reader and heartbeat sweeper."""
+    """One gateway node: a websocket server plus its background loops."""
 
     def __init__(self, settings: GatewaySettings, store: Store, bus: Bus) -> None:
         self.settings = settings
         self.node = settings.node_id
         self._store = store
-        self._bus = bus
-        self._sessions: dict[tuple[str, str], tuple[Session, ServerConnection]] = {}
+        self._auth = Authenticator(store, token_ttl_s=settings.token_ttl_s)
+        self._outflow = Outflow(bus, self.node)
+        self._conns: dict[tuple[str, str], _Conn] = {}
+        self._deadlines: deque[tuple[float, _Conn, str]] = deque()
         self._server: Server | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
+        self._draining = False
 
     @property
     def connected(self) -> int:
         """Devices connected to this node."""
-        return len(self._sessions)
+        return len(self._conns)
 
     async def start(self) -> None:
-        """Start reading the inbox and sweeping heartbeats, then accept connections."""
+        """Start the background loops, then accept connections."""
+        await self._store.node_beat(self.node, keys.NODE_ALIVE_TTL_MS)
         after = await self._store.inbox_tail(self.node)
         loop = asyncio.get_running_loop()
-        for coro in (self._read_inbox(after), self._sweep()):
+        for coro in (self._read_inbox(after), self._sweep(), self._expire_acks(),
+                     self._beat(), self._outflow.run()):
             task = loop.create_task(coro)
             task.add_done_callback(self._watch)
-            self._tasks.append(task)
-        # The write limit sits far above max_write_buffer, so send() never waits on a slow
-        # socket: _write_push checks the buffer first and drops instead.
+            self._loops.append(task)
         self._server = await serve(
             self._handle, self.settings.host, self.settings.port,
-            subprotocols=[frames.SUBPROTOCOL], max_size=frames.MAX_FRAME_BYTES,
-            compression=None, ping_interval=None,
-            write_limit=4 * self.settings.max_write_buffer,
+            subprotocols=[frames.SUBPROTOCOL], max_size=self.settings.max_frame_bytes,
+            compression="deflate" if self.settings.compression else None, ping_interval=None,
+            open_timeout=self.settings.hello_timeout_s,
+            write_limit=(4 * self.settings.write_low_water, self.settings.write_low_water),
         )
         log.info("gateway listening", host=self.settings.host, port=self.settings.port)
 
     def _watch(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("background task died; stopping the node", exc_info=task.exception())
+            log.error("background loop died; stopping the node", exc_info=task.exception())
             if self._server is not None:
                 self._server.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run short work (a close, an event) without waiting for it, but keep and check it."""
+        """Run short work (a close, a store write) without waiting, but keep and check it."""
         task = asyncio.get_running_loop().create_task(coro)
         self._spawned.add(task)
         task.add_done_callback(self._reap)
@@ -99,126 +141,251 @@ class Gateway:
         await self._server.wait_closed()
 
     async def drain(self) -> None:
-        """Stop accepting, tell every client to reconnect elsewhere (with jitter), and close."""
+        """Stop accepting; tell every client to reconnect elsewhere (with jitter) and close;
+        keep reading the inbox for the grace period so that pushes routed here meanwhile go
+        back down the offline path; then stop."""
         if self._server is None:
             return
+        self._draining = True
         self._server.close(close_connections=False)
-        for session, ws in list(self._sessions.values()):
+        conns = list(self._conns.values())
+        for conn in conns:
             bye = Bye(ByeReason.SHUTDOWN, retry_ms=random.randint(*_DRAIN_RETRY_MS))
             try:
-                await ws.send(frames.encode(bye))
-            except ConnectionClosed:
+                conn.link.write(frames.encode(bye))
+            except LinkClosed:
                 continue
-            await ws.close(CloseCode.GOING_AWAY, ByeReason.SHUTDOWN)
-            await self._store.drop_presence(session.held)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(c.link.ws.close(CloseCode.GOING_AWAY, ByeReason.SHUTDOWN)
+                               for c in conns), return_exceptions=True)
         await self._server.wait_closed()
+        await asyncio.sleep(self.settings.drain_grace_s)
+        await self._store.node_gone(self.node)
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*self._spawned, return_exceptions=True)
 
     # Connections
 
     async def _handle(self, ws: ServerConnection) -> None:
         try:
-            session = await self._open(ws)
-        except _Closed as closed:
-            metrics.DISCONNECTS.labels(closed.code.name.lower()).inc()
-            await ws.close(closed.code, closed.reason)
+            conn = await self._open(ws)
+        except _Close as close:
+            metrics.DISCONNECTS.labels(close.code.name.lower()).inc()
+            await ws.close(close.code, close.reason)
             return
         except ConnectionClosed:
             metrics.DISCONNECTS.labels("before_hello").inc()
             return
         reason = "client_closed"
         try:
-            await self._converse(ws, session)
-        except _Closed as closed:
-            reason = closed.code.name.lower()
-            await ws.close(closed.code, closed.reason)
+            await self._converse(ws, conn)
+        except _Close as close:
+            reason = close.code.name.lower()
+            await ws.close(close.code, close.reason)
         except ConnectionClosed:
             pass
         finally:
             metrics.DISCONNECTS.labels(reason).inc()
-            await self._forget(session)
+            await self._forget(conn)
 
-    async def _open(self, ws: ServerConnection) -> Session:
+    async def _open(self, ws: ServerConnection) -> _Conn:
         try:
             async with asyncio.timeout(self.settings.hello_timeout_s):
-                data = await ws.recv()
+                hello = await self._await_hello(ws)
+            await self._auth.hello(hello)
         except TimeoutError:
-            raise _Closed(CloseCode.HELLO_EXPECTED, "no HELLO in time") from None
-        hello = self._decode(data)
-        if not isinstance(hello, Hello):
-            raise _Closed(CloseCode.HELLO_EXPECTED, "the first frame must be HELLO")
-        if hello.version != frames.PROTOCOL_VERSION:
-            raise _Closed(CloseCode.UNSUPPORTED_VERSION,
-                          f"protocol version {frames.PROTOCOL_VERSION} only")
-        record = DeviceRecord(hello.platform, hello.vendor, hello.vendor_token)
-        epoch = await self._store.connect_device(hello.app, hello.rid, self.node, record,
-                                                 keys.PRESENCE_TTL_S)
+            raise _Close(CloseCode.HELLO_EXPECTED, "no HELLO in time") from None
+        except AuthFailed as failed:
+            metrics.AUTH_FAILURES.labels(failed.kind).inc()
+            log.info("auth refused", app_id=hello.app, registration_id=hello.rid,
+                     reason=failed.kind)
+            raise _Close(CloseCode.AUTH_FAILED, failed.reason) from None
+        epoch, previous = await self._store.connect_device(hello.app, hello.rid, self.node,
+                                                           keys.PRESENCE_TTL_S)
         held = Held(hello.app, hello.rid, self.node, epoch)
-        session = Session(held, asyncio.get_running_loop().time())
-        replaced = self._sessions.get(session.device)
-        self._sessions[session.device] = (session, ws)
-        metrics.CONNECTS.inc()
-        metrics.CONNECTIONS.set(len(self._sessions))
-        if replaced is not None:
-            await replaced[1].close(CloseCode.NORMAL, "replaced by a newer connection")
-        await ws.send(frames.encode(Welcome(epoch=epoch, heartbeat_s=self.settings.heartbeat_s,
-                                            node=self.node)))
-        log.info("device connected", app_id=hello.app, registration_id=hello.rid, epoch=epoch)
-        return session
-
-    async def _converse(self, ws: ServerConnection, session: Session) -> None:
         loop = asyncio.get_running_loop()
+        session = Session(held, loop.time(), rate=self.settings.client_rate,
+                          burst=self.settings.client_burst, max_pending=self.settings.max_pending)
+        conn = _Conn(session, Link(ws, low_water=self.settings.write_low_water,
+                                   max_queue=self.settings.max_queue))
+        replaced = self._conns.get(session.device)
+        self._conns[session.device] = conn
+        metrics.CONNECTS.inc()
+        metrics.CONNECTIONS.set(len(self._conns))
+        if replaced is not None:
+            self._replace(replaced)
+        elif previous is not None and previous.node != self.node:
+            kick = NodeKick(hello.app, hello.rid, epoch)
+            self._spawn(self._store.send_to_nodes([(previous.node, encode_internal(kick))]))
+        conn.link.write(frames.encode(Welcome(epoch=epoch, hb=self.settings.heartbeat_s,
+                                              node=self.node)))
+        log.info("device connected", app_id=hello.app, registration_id=hello.rid, epoch=epoch)
+        await self._drain_offline_inbox(conn)
+        return conn
+
+    async def _await_hello(self, ws: ServerConnection) -> Hello:
+        for _ in range(_MAX_REGISTERS + 1):
+            frame = self._decode(await ws.recv())
+            if isinstance(frame, Hello):
+                if frame.v != frames.PROTOCOL_VERSION:
+                    raise _Close(CloseCode.UNSUPPORTED_VERSION,
+                                 f"protocol version {frames.PROTOCOL_VERSION} only")
+                return frame
+            if not isinstance(frame, Register):
+                raise _Close(CloseCode.HELLO_EXPECTED, "the first frame must be REGISTER or HELLO")
+            try:
+                registered = await self._auth.register(frame)
+            except AuthFailed as failed:
+                metrics.AUTH_FAILURES.labels(failed.kind).inc()
+                raise _Close(CloseCode.AUTH_FAILED, failed.reason) from None
+            metrics.REGISTRATIONS.inc()
+            log.info("device registered", app_id=frame.app, registration_id=registered.rid)
+            await ws.send(frames.encode(registered))
+        raise _Close(CloseCode.HELLO_EXPECTED, "too many REGISTER frames")
+
+    async def _drain_offline_inbox(self, conn: _Conn) -> None:
+        held = conn.session.held
+        stored = await self._store.inbox_read(held.app_id, held.registration_id)
+        deadline = asyncio.get_running_loop().time() + self.settings.ack_timeout_s
+        for item in stored:
+            pending = Pending(task_id=item.msg_id, msg_id=item.msg_id, frame=item.frame,
+                              push_flag=1, expires_at_ms=0, from_inbox=True, deadline=deadline)
+            self._write(conn, pending)
+        metrics.INBOX_DRAINED.inc(len(stored))
+
+    def _replace(self, old: _Conn) -> None:
+        old.close_reason = Reason.CLOSED
+        try:
+            old.link.write(frames.encode(Bye(ByeReason.REPLACED)))
+        except LinkClosed:
+            return
+        self._spawn(old.link.ws.close(CloseCode.REPLACED, "replaced by a newer connection"))
+
+    async def _converse(self, ws: ServerConnection, conn: _Conn) -> None:
+        loop = asyncio.get_running_loop()
+        session = conn.session
         async for data in ws:
-            session.last_seen = loop.time()
+            now = loop.time()
+            session.last_seen = now
+            if not session.allow_frame(now):
+                raise _Close(CloseCode.RATE_LIMITED, "too many frames")
             frame = self._decode(data)
             if isinstance(frame, Ping):
-                await ws.send(_PONG)
+                conn.link.write(_PONG)
             elif isinstance(frame, Ack):
                 self._on_ack(session, frame.mid)
+            elif isinstance(frame, Click):
+                self._on_click(session, frame.mid)
+            elif isinstance(frame, Bind):
+                held = session.held
+                await self._store.bind_account(held.app_id, held.registration_id, frame.account)
+                conn.link.write(frames.encode(Bound(frame.account)))
             else:
-                raise _Closed(CloseCode.BAD_FRAME, "HELLO was already received")
+                raise _Close(CloseCode.BAD_FRAME, "HELLO was already received")
 
     def _decode(self, data: Any) -> frames.ClientFrame:
         if isinstance(data, str):
-            raise _Closed(CloseCode.UNSUPPORTED_DATA, "frames are binary messages")
+            raise _Close(CloseCode.UNSUPPORTED_DATA, "frames are binary messages")
         metrics.BYTES_IN.inc(len(data))
         try:
             return frames.decode_client(data)
         except DecodeError as err:
-            raise _Closed(CloseCode.BAD_FRAME, err.reason[:120]) from None
+            raise _Close(CloseCode.BAD_FRAME, err.reason[:120]) from None
 
     def _on_ack(self, session: Session, msg_id: str) -> None:
-        task_id = session.take_ack(msg_id)
-        metrics.ACKS.labels(str(task_id is not None).lower()).inc()
-        if task_id is None:
+        pending = session.take_ack(msg_id)
+        metrics.ACKS.labels(str(pending is not None).lower()).inc()
+        if pending is None:
             return
         held = session.held
-        event = Event(stage=Stage.DELIVERED, task_id=task_id, app_id=held.app_id, msg_id=msg_id,
-                      registration_id=held.registration_id, channel=Channel.ONLINE,
-                      node=self.node, ts_ms=now_ms())
-        log.info("delivered", app_id=held.app_id, task_id=task_id, msg_id=msg_id,
+        if pending.from_inbox:
+            self._spawn(self._store.inbox_remove(held.app_id, held.registration_id, [msg_id]))
+        self._outflow.emit(Event(stage=Stage.DELIVERED, task_id=pending.task_id,
+                                 app_id=held.app_id, msg_id=msg_id,
+                                 registration_id=held.registration_id, channel=Channel.ONLINE,
+                                 node=self.node, ts_ms=now_ms()))
+        log.info("delivered", app_id=held.app_id, task_id=pending.task_id, msg_id=msg_id,
                  registration_id=held.registration_id)
-        self._spawn(self._emit(event))
 
-    async def _emit(self, event: Event) -> None:
+    def _on_click(self, session: Session, msg_id: str) -> None:
+        metrics.CLICKS.inc()
+        held = session.held
+        # In protocol v1 a message id is its task id (see proto/PROTOCOL.md).
+        self._outflow.emit(Event(stage=Stage.CLICKED, task_id=msg_id, app_id=held.app_id,
+                                 msg_id=msg_id, registration_id=held.registration_id,
+                                 channel=Channel.ONLINE, node=self.node, ts_ms=now_ms()))
+
+    async def _forget(self, conn: _Conn) -> None:
+        session = conn.session
+        if self._conns.get(session.device) is conn:
+            del self._conns[session.device]
+            metrics.CONNECTIONS.set(len(self._conns))
+        conn.link.unsent()
+        for pending in session.take_all():
+            if not pending.from_inbox:
+                self._outflow.fall_back(session.held, pending, conn.close_reason)
+        await self._store.drop_presence([session.held])
+
+    # Writing pushes
+
+    def _write(self, conn: _Conn, pending: Pending) -> None:
+        """Write one push and expect its ACK; the one place pushes reach a socket."""
+        forgotten = conn.session.expect_ack(pending)
+        if forgotten is not None and not forgotten.from_inbox:
+            self._outflow.fall_back(conn.session.held, forgotten, Reason.ACK_TIMEOUT)
+        self._deadlines.append((pending.deadline, conn, pending.msg_id))
         try:
-            stored = await self._bus.publish(topics.EVENTS, encode_event(event),
-                                             key=event.task_id.encode())
-            await stored
-        except Exception:
-            metrics.EVENT_ERRORS.inc()
-            log.exception("event lost", task_id=event.task_id, stage=event.stage)
+            conn.link.write(pending.frame)
+        except SlowReader:
+            metrics.PUSHES.labels("slow_reader").inc()
+            conn.close_reason = Reason.SLOW_READER
+            log.warning("slow reader disconnected", app_id=conn.session.held.app_id,
+                        registration_id=conn.session.held.registration_id)
+            self._spawn(conn.link.ws.close(CloseCode.SLOW_READER, "slow reader"))
+            return
+        except LinkClosed:
+            metrics.PUSHES.labels("closing").inc()
+            return
+        metrics.PUSHES.labels("written").inc()
+        metrics.BYTES_OUT.inc(len(pending.frame))
 
-    async def _forget(self, session: Session) -> None:
-        current = self._sessions.get(session.device)
-        if current is not None and current[0] is session:
-            del self._sessions[session.device]
-            metrics.CONNECTIONS.set(len(self._sessions))
-        await self._store.drop_presence(session.held)
+    def _deliver(self, delivery: NodeDelivery) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        deadline = loop_time + self.settings.ack_timeout_s
+        expired = delivery.expires_at_ms and delivery.expires_at_ms < now_ms()
+        for rid in delivery.registration_ids:
+            pending = Pending(task_id=delivery.task_id, msg_id=delivery.msg_id,
+                              frame=delivery.frame, push_flag=delivery.push_flag,
+                              expires_at_ms=delivery.expires_at_ms,
+                              from_inbox=delivery.in_inbox, deadline=deadline)
+            held_here = Held(delivery.app_id, rid, self.node, 0)
+            conn = self._conns.get((delivery.app_id, rid))
+            if conn is None or expired:
+                metrics.PUSHES.labels("expired" if expired else "not_connected").inc()
+                if not delivery.in_inbox:
+                    self._outflow.fall_back(held_here, pending,
+                                            Reason.EXPIRED if expired else Reason.CLOSED)
+            else:
+                self._write(conn, pending)
 
-    # Background work
+    def _kick(self, kick: NodeKick) -> None:
+        conn = self._conns.get((kick.app_id, kick.registration_id))
+        if conn is not None and conn.session.held.epoch < kick.epoch:
+            self._replace(conn)
+
+    def _recall(self, recall: NodeRecall) -> None:
+        frame = frames.encode(Recall(recall.msg_id))
+        for rid in recall.registration_ids:
+            conn = self._conns.get((recall.app_id, rid))
+            if conn is not None:
+                conn.session.take_ack(recall.msg_id)
+                try:
+                    conn.link.write(frame)
+                except LinkClosed:
+                    continue
+
+    # Background loops
 
     async def _read_inbox(self, after: bytes) -> None:
         while True:
@@ -226,36 +393,38 @@ class Gateway:
             for entry_id, raw in entries:
                 after = entry_id
                 try:
-                    delivery = decode_node_delivery(raw)
+                    entry = decode_node_entry(raw)
                 except DecodeError as err:
                     log.error("bad inbox entry", entry=entry_id.decode(), reason=err.reason)
                     continue
-                for rid in delivery.registration_ids:
-                    await self._write_push(delivery.app_id, rid, delivery.task_id,
-                                           delivery.msg_id, delivery.frame)
+                if isinstance(entry, NodeDelivery):
+                    self._deliver(entry)
+                elif isinstance(entry, NodeKick):
+                    self._kick(entry)
+                else:
+                    self._recall(entry)
 
-    async def _write_push(self, app_id: str, rid: str, task_id: str, msg_id: str,
-                          frame: bytes) -> None:
-        entry = self._sessions.get((app_id, rid))
-        if entry is None:
-            metrics.PUSHES.labels("not_connected").inc()
-            log.info("push for a device not here", app_id=app_id, task_id=task_id,
-                     registration_id=rid)
-            return
-        session, ws = entry
-        if ws.transport.get_write_buffer_size() > self.settings.max_write_buffer:
-            metrics.PUSHES.labels("slow_reader").inc()
-            log.warning("slow reader disconnected", app_id=app_id, registration_id=rid)
-            self._spawn(ws.close(CloseCode.GOING_AWAY, "slow reader"))
-            return
-        session.expect_ack(msg_id, task_id)
-        try:
-            await ws.send(frame)
-        except ConnectionClosed:
-            metrics.PUSHES.labels("closed").inc()
-            return
-        metrics.PUSHES.labels("written").inc()
-        metrics.BYTES_OUT.inc(len(frame))
+    async def _expire_acks(self) -> None:
+        """Send pushes not acknowledged in time down the offline path."""
+        loop = asyncio.get_running_loop()
+        interval = min(0.1, self.settings.ack_timeout_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                deadline, conn, msg_id = self._deadlines.popleft()
+                pending = conn.session.expire(msg_id, deadline)
+                if pending is None:
+                    continue
+                metrics.ACK_TIMEOUTS.inc()
+                if not pending.from_inbox:
+                    self._outflow.fall_back(conn.session.held, pending, Reason.ACK_TIMEOUT)
+
+    async def _beat(self) -> None:
+        """Keep this node's liveness key alive, so the router trusts its presence entries."""
+        while not self._draining:
+            await self._store.node_beat(self.node, keys.NODE_ALIVE_TTL_MS)
+            await asyncio.sleep(keys.NODE_ALIVE_TTL_MS / 3000)
 
     async def _sweep(self) -> None:
         """Close silent connections and refresh the presence of the others, in batches."""
@@ -264,19 +433,17 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             deadline = loop.time() - self.settings.heartbeat_timeout_s
-            alive: list[tuple[Session, ServerConnection]] = []
-            for session, ws in list(self._sessions.values()):
-                if session.last_seen < deadline:
-                    self._spawn(ws.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout"))
+            alive: list[_Conn] = []
+            for conn in list(self._conns.values()):
+                if conn.session.last_seen < deadline:
+                    self._spawn(conn.link.ws.close(CloseCode.HEARTBEAT_TIMEOUT,
+                                                   "heartbeat timeout"))
                 else:
-                    alive.append((session, ws))
+                    alive.append(conn)
             for start in range(0, len(alive), _REFRESH_CHUNK):
                 chunk = alive[start:start + _REFRESH_CHUNK]
-                kept = await self._store.refresh_presence([s.held for s, _ in chunk],
+                kept = await self._store.refresh_presence([c.session.held for c in chunk],
                                                           keys.PRESENCE_TTL_S)
-                for (session, ws), ok in zip(chunk, kept, strict=True):
+                for conn, ok in zip(chunk, kept, strict=True):
                     if not ok:
-                        log.info("presence taken by a newer connection",
-                                 app_id=session.held.app_id,
-                                 registration_id=session.held.registration_id)
-                        self._spawn(ws.close(CloseCode.NORMAL, "replaced"))
+                        self._replace(conn)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 
-from herald.settings import GatewaySettings, RouterSettings, VendorSettings, describe
+from herald.settings import (
+    CommonSettings,
+    GatewaySettings,
+    RouterSettings,
+    VendorSettings,
+    describe,
+)
+from proto.limits import ID_RE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,7 +33,32 @@ def _parser() -> argparse.ArgumentParser:
                               description="Send offline pushes through one vendor channel.",
                               epilog=describe(VendorSettings))
     vendor.add_argument("name", help="vendor channel, e.g. sandbox")
+    app = roles.add_parser("app", help="create an app (prints its credentials as JSON)",
+                           formatter_class=fmt, epilog=describe(CommonSettings))
+    app.add_argument("action", choices=["create"])
+    app.add_argument("app_id", help="1-64 characters of A-Z a-z 0-9 _ . -")
     return parser
+
+
+async def _create_app(app_id: str) -> int:
+    from herald.apps import new_app
+    from herald.redis_store import RedisStore
+
+    if not ID_RE.match(app_id):
+        print(f"herald app: invalid app id {app_id!r}", file=sys.stderr)
+        return 2
+    store = RedisStore(CommonSettings().redis_url)
+    try:
+        if await store.get_app(app_id) is not None:
+            print(f"herald app: app {app_id!r} exists", file=sys.stderr)
+            return 1
+        record = new_app(app_id)
+        await store.put_app(record)
+    finally:
+        await store.close()
+    print(json.dumps({"app_id": record.app_id, "client_key": record.client_key,
+                      "server_secret": record.server_secret}))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -33,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     from herald.runtime import run
 
+    if args.role == "app":
+        sys.exit(asyncio.run(_create_app(args.app_id)))
     if args.role == "gateway":
         from gateway.main import main as role
         run(role)

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
+import msgspec
 import redis.asyncio as redis
 
-from herald.store import DeviceState, Held, Presence
+from herald.store import DeviceState, Held, Presence, Stored
 from proto import keys
-from proto.envelopes import DeviceRecord, decode_device_record, encode_internal
+from proto.envelopes import (
+    AppRecord,
+    DeviceRecord,
+    decode_app_record,
+    decode_device_record,
+    encode_internal,
+)
 from proto.errors import DecodeError
 
 # A new connection takes the next epoch and overwrites presence in one step, so two racing
 # logins of one device end with the higher epoch in place.
 _CONNECT = """
 local e = redis.call('INCR', KEYS[1])
+local previous = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[1] .. ':' .. e, 'EX', ARGV[2])
-redis.call('SET', KEYS[3], ARGV[3])
-return e
+return {e, previous}
 """
 # Refresh only our own presence; re-create it if it expired while we still hold the socket
 # (a stalled node or a Redis restart), but never overwrite a newer connection's.
@@ -30,6 +38,19 @@ return 0
 _DROP = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+# Add one message id to a device inbox, evict the oldest beyond the bound, and keep the key as
+# long as its longest-lived message. Returns the evicted ids.
+_INBOX_ADD = """
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[3])
+local evicted = {}
+if over > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], over)
+  for i = 1, #popped, 2 do evicted[#evicted + 1] = popped[i] end
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return evicted
 """
 _FIELD = b"e"
 
@@ -62,6 +83,7 @@ class RedisStore:
         self._connect = self._redis.register_script(_CONNECT)
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)
+        self._inbox_add = self._redis.register_script(_INBOX_ADD)
 
     async def ping(self) -> None:
         """Raise if Redis does not answer."""
@@ -71,15 +93,51 @@ class RedisStore:
         """Close the connection pool."""
         await self._redis.aclose()
 
+    # Apps and devices
+
+    async def put_app(self, record: AppRecord) -> None:
+        """See ``Store.put_app``."""
+        await self._redis.set(keys.app(record.app_id), encode_internal(record))
+
+    async def get_app(self, app_id: str) -> AppRecord | None:
+        """See ``Store.get_app``."""
+        raw = await self._redis.get(keys.app(app_id))
+        return decode_app_record(raw) if raw is not None else None
+
+    async def put_device(self, app_id: str, registration_id: str, record: DeviceRecord) -> None:
+        """See ``Store.put_device``."""
+        await self._redis.set(keys.device(app_id, registration_id), encode_internal(record))
+
+    async def get_device(self, app_id: str, registration_id: str) -> DeviceRecord | None:
+        """See ``Store.get_device``."""
+        return _parse_record(await self._redis.get(keys.device(app_id, registration_id)))
+
+    async def bind_account(self, app_id: str, registration_id: str, account: str) -> None:
+        """See ``Store.bind_account``."""
+        record = await self.get_device(app_id, registration_id) or DeviceRecord()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if record.account:
+                pipe.srem(keys.account(app_id, record.account), registration_id)
+            if account:
+                pipe.sadd(keys.account(app_id, account), registration_id)
+            pipe.set(keys.device(app_id, registration_id),
+                     encode_internal(_replace(record, account=account)))
+            await pipe.execute()
+
+    async def account_devices(self, app_id: str, account: str) -> list[str]:
+        """See ``Store.account_devices``."""
+        members = await self._redis.smembers(keys.account(app_id, account))
+        return sorted(m.decode() for m in members)
+
+    # Presence
+
     async def connect_device(self, app_id: str, registration_id: str, node: str,
-                             record: DeviceRecord, ttl_s: int) -> int:
+                             ttl_s: int) -> tuple[int, Presence | None]:
         """See ``Store.connect_device``."""
-        epoch = await self._connect(
-            keys=[keys.epoch(app_id, registration_id), keys.presence(app_id, registration_id),
-                  keys.device(app_id, registration_id)],
-            args=[node, ttl_s, encode_internal(record)],
-        )
-        return int(epoch)
+        epoch, previous = await self._connect(
+            keys=[keys.epoch(app_id, registration_id), keys.presence(app_id, registration_id)],
+            args=[node, ttl_s])
+        return int(epoch), _parse_presence(previous or None)
 
     async def refresh_presence(self, held: Sequence[Held], ttl_s: int) -> list[bool]:
         """See ``Store.refresh_presence``: one pipeline for every connection."""
@@ -92,11 +150,15 @@ class RedisStore:
             results = await pipe.execute()
         return [bool(r) for r in results]
 
-    async def drop_presence(self, held: Held) -> bool:
-        """See ``Store.drop_presence``."""
-        removed = await self._drop(keys=[keys.presence(held.app_id, held.registration_id)],
-                                   args=[_presence_value(held.node, held.epoch)])
-        return bool(removed)
+    async def drop_presence(self, held: Sequence[Held]) -> None:
+        """See ``Store.drop_presence``: one pipeline."""
+        if not held:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for h in held:
+                await self._drop(keys=[keys.presence(h.app_id, h.registration_id)],
+                                 args=[_presence_value(h.node, h.epoch)], client=pipe)
+            await pipe.execute()
 
     async def lookup(self, devices: Sequence[tuple[str, str]]) -> list[DeviceState]:
         """See ``Store.lookup``: two MGETs in one pipeline."""
@@ -109,8 +171,25 @@ class RedisStore:
         return [DeviceState(_parse_presence(p), _parse_record(r))
                 for p, r in zip(presences, records, strict=True)]
 
-    async def deliver_to_nodes(self, entries: Sequence[tuple[str, bytes]]) -> None:
-        """See ``Store.deliver_to_nodes``: XADD (trimmed) and a TTL per entry, one pipeline."""
+    async def node_beat(self, node: str, ttl_ms: int) -> None:
+        """See ``Store.node_beat``."""
+        await self._redis.set(keys.node_alive(node), b"1", px=ttl_ms)
+
+    async def node_gone(self, node: str) -> None:
+        """See ``Store.node_gone``."""
+        await self._redis.delete(keys.node_alive(node))
+
+    async def nodes_alive(self, nodes: Sequence[str]) -> list[bool]:
+        """See ``Store.nodes_alive``."""
+        if not nodes:
+            return []
+        return [v is not None for v in await self._redis.mget([keys.node_alive(n)
+                                                               for n in nodes])]
+
+    # Node inboxes
+
+    async def send_to_nodes(self, entries: Sequence[tuple[str, bytes]]) -> None:
+        """See ``Store.send_to_nodes``: XADD (trimmed) and a TTL per entry, one pipeline."""
         if not entries:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -134,3 +213,43 @@ class RedisStore:
             return []
         _, entries = reply[0]
         return [(entry_id, fields[_FIELD]) for entry_id, fields in entries]
+
+    # Offline inboxes
+
+    async def inbox_store(self, app_id: str, msg_id: str, frame: bytes, expires_at_ms: int,
+                          registration_ids: Sequence[str], max_len: int) -> list[list[str]]:
+        """See ``Store.inbox_store``: the frame once, then one script per device, one pipeline."""
+        now_us = time.time_ns() // 1000
+        ttl_ms = expires_at_ms - now_us // 1000
+        if ttl_ms <= 0 or not registration_ids:
+            return [[] for _ in registration_ids]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.message(app_id, msg_id), frame, px=ttl_ms)
+            for rid in registration_ids:
+                await self._inbox_add(keys=[keys.inbox(app_id, rid)],
+                                      args=[msg_id, now_us, max_len, ttl_ms], client=pipe)
+            results = await pipe.execute()
+        return [[m.decode() for m in evicted] for evicted in results[1:]]
+
+    async def inbox_read(self, app_id: str, registration_id: str) -> list[Stored]:
+        """See ``Store.inbox_read``."""
+        key = keys.inbox(app_id, registration_id)
+        members = await self._redis.zrange(key, 0, -1)
+        if not members:
+            return []
+        frames = await self._redis.mget([keys.message(app_id, m.decode()) for m in members])
+        expired = [m for m, f in zip(members, frames, strict=True) if f is None]
+        if expired:
+            await self._redis.zrem(key, *expired)
+        return [Stored(m.decode(), f) for m, f in zip(members, frames, strict=True)
+                if f is not None]
+
+    async def inbox_remove(self, app_id: str, registration_id: str,
+                           msg_ids: Sequence[str]) -> None:
+        """See ``Store.inbox_remove``."""
+        if msg_ids:
+            await self._redis.zrem(keys.inbox(app_id, registration_id), *msg_ids)
+
+
+def _replace(record: DeviceRecord, **changes: str) -> DeviceRecord:
+    return msgspec.structs.replace(record, **changes)

@@ -37,8 +37,18 @@ class GatewaySettings(CommonSettings):
     heartbeat_s: int = Field(10, description="Heartbeat interval a client is told to keep.")
     heartbeat_timeout_s: float = Field(25.0, description="Silence after which a client is closed.")
     hello_timeout_s: float = Field(5.0, description="Time a new connection has to say HELLO.")
-    max_write_buffer: int = Field(256 * 1024,
-                                  description="Unsent bytes after which a client counts as slow.")
+    ack_timeout_s: float = Field(10.0, description="Time a device has to ACK a push.")
+    token_ttl_s: int = Field(30 * 86400, description="Lifetime of device tokens.")
+    max_frame_bytes: int = Field(16 * 1024, description="Largest message a device may send.")
+    compression: bool = Field(False, description="Offer permessage-deflate to devices.")
+    client_rate: float = Field(20.0, description="Frames per second a device may send.")
+    client_burst: float = Field(50.0, description="Frames a device may send in one burst.")
+    max_pending: int = Field(256, description="Unacknowledged pushes kept per connection.")
+    max_queue: int = Field(64, description="Frames queued for a slow socket before it is closed.")
+    write_low_water: int = Field(64 * 1024,
+                                 description="Unsent bytes below which frames go out directly.")
+    drain_grace_s: float = Field(2.0,
+                                 description="Time a draining node keeps reading its inbox.")
 
 
 class RouterSettings(CommonSettings):
@@ -47,6 +57,7 @@ class RouterSettings(CommonSettings):
     metrics_port: int = Field(9702, description="Port of the Prometheus /metrics endpoint.")
     batch_records: int = Field(500, description="Push requests routed per batch at most.")
     vendor_batch: int = Field(500, description="Devices per vendor job at most.")
+    inbox_max: int = Field(100, description="Messages a device's offline inbox keeps.")
 
 
 class VendorSettings(CommonSettings):

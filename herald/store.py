@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from proto.envelopes import DeviceRecord
+from proto.envelopes import AppRecord, DeviceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,16 @@ class DeviceState:
     record: DeviceRecord | None
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A message waiting in a device's offline inbox."""
+
+    msg_id: str
+    frame: bytes
+
+
 class Store(Protocol):
-    """Presence, device records and node inboxes."""
+    """Apps, devices, presence, node inboxes and offline inboxes."""
 
     async def ping(self) -> None:
         """Raise if the backend cannot be reached."""
@@ -48,24 +56,55 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
-    async def connect_device(self, app_id: str, registration_id: str, node: str,
-                             record: DeviceRecord, ttl_s: int) -> int:
-        """Record the device as online on ``node`` under a new epoch, and store its record.
+    # Apps and devices
 
-        Returns the epoch, which is larger than every earlier epoch of the device.
-        """
+    async def put_app(self, record: AppRecord) -> None:
+        """Create or replace an app."""
+
+    async def get_app(self, app_id: str) -> AppRecord | None:
+        """The app, or None if there is no such app."""
+
+    async def put_device(self, app_id: str, registration_id: str, record: DeviceRecord) -> None:
+        """Create or replace a device record."""
+
+    async def get_device(self, app_id: str, registration_id: str) -> DeviceRecord | None:
+        """The device record, or None if the device is not registered."""
+
+    async def bind_account(self, app_id: str, registration_id: str, account: str) -> None:
+        """Bind the device to ``account`` (empty: unbind), leaving its previous account."""
+
+    async def account_devices(self, app_id: str, account: str) -> list[str]:
+        """Registration ids bound to ``account``."""
+
+    # Presence
+
+    async def connect_device(self, app_id: str, registration_id: str, node: str,
+                             ttl_s: int) -> tuple[int, Presence | None]:
+        """Record the device as online on ``node`` under a new epoch, larger than every earlier
+        one; return it and the presence it replaced (another connection to close)."""
 
     async def refresh_presence(self, held: Sequence[Held], ttl_s: int) -> list[bool]:
         """Extend the presence of connections still held; False where another took over."""
 
-    async def drop_presence(self, held: Held) -> bool:
-        """Remove presence if it still names this connection (node and epoch)."""
+    async def drop_presence(self, held: Sequence[Held]) -> None:
+        """Remove presence where it still names these connections (node and epoch)."""
 
     async def lookup(self, devices: Sequence[tuple[str, str]]) -> list[DeviceState]:
         """Presence and record of each (app id, registration id), in one round trip."""
 
-    async def deliver_to_nodes(self, entries: Sequence[tuple[str, bytes]]) -> None:
-        """Append each encoded ``NodeDelivery`` to its node's inbox, in one round trip."""
+    async def node_beat(self, node: str, ttl_ms: int) -> None:
+        """Mark ``node`` alive for ``ttl_ms``."""
+
+    async def node_gone(self, node: str) -> None:
+        """Mark ``node`` dead at once (it drained)."""
+
+    async def nodes_alive(self, nodes: Sequence[str]) -> list[bool]:
+        """Whether each node is alive."""
+
+    # Node inboxes
+
+    async def send_to_nodes(self, entries: Sequence[tuple[str, bytes]]) -> None:
+        """Append each encoded ``NodeEntry`` to its node's inbox, in one round trip."""
 
     async def inbox_tail(self, node: str) -> bytes:
         """Id of the newest entry in ``node``'s inbox (``b'0-0'`` if empty): where to start."""
@@ -73,3 +112,17 @@ class Store(Protocol):
     async def read_inbox(self, node: str, after: bytes, block_ms: int,
                          count: int) -> list[tuple[bytes, bytes]]:
         """Entries of ``node``'s inbox after id ``after``, waiting up to ``block_ms``."""
+
+    # Offline inboxes
+
+    async def inbox_store(self, app_id: str, msg_id: str, frame: bytes, expires_at_ms: int,
+                          registration_ids: Sequence[str], max_len: int) -> list[list[str]]:
+        """Keep ``frame`` for each device until ``expires_at_ms``; per device, the message ids
+        evicted because its inbox held more than ``max_len``."""
+
+    async def inbox_read(self, app_id: str, registration_id: str) -> list[Stored]:
+        """The device's unexpired inbox, oldest first; expired entries are dropped."""
+
+    async def inbox_remove(self, app_id: str, registration_id: str,
+                           msg_ids: Sequence[str]) -> None:
+        """Remove delivered messages from the device's inbox."""

@@ -33,22 +33,83 @@ class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     lifetime_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIFETIME_S)] = 0
 
 
-class DeviceRecord(msgspec.Struct, array_like=True, frozen=True):
-    """What the store keeps about a device to reach it when it is offline."""
+class AppRecord(msgspec.Struct, array_like=True, frozen=True):
+    """An app's credentials: devices prove the client key, backends the server secret; the
+    device secret signs device tokens and never leaves the server."""
+
+    app_id: str
+    client_key: str
+    server_secret: str
+    device_secret: str
+    created_ms: int = 0
+
+
+class DeviceRecord(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
+    """What the store keeps about a registered device."""
 
     platform: str = ""
     vendor: str = ""
     vendor_token: Annotated[str, msgspec.Meta(max_length=MAX_VENDOR_TOKEN)] = ""
+    locale: str = ""
+    tz: str = ""
+    app_version: str = ""
+    account: str = ""
+    created_ms: int = 0
 
 
-class NodeDelivery(msgspec.Struct, array_like=True, frozen=True):
-    """One entry of a gateway node's inbox: a push frame encoded once, for many devices."""
+class NodeDelivery(msgspec.Struct, array_like=True, frozen=True, tag="d"):
+    """Node inbox entry: a PUSH frame encoded once, for many devices of one app.
+
+    ``push_flag`` and ``expires_at_ms`` travel along so that the node can send a push it could
+    not deliver back down the offline path (``Fallback``).
+    """
 
     app_id: str
     task_id: str
     msg_id: str
     frame: bytes
     registration_ids: list[str]
+    push_flag: int = 0
+    expires_at_ms: int = 0
+    #: The push is also in these devices' offline inboxes: an ACK removes it from there, and a
+    #: failed attempt leaves it there instead of falling back.
+    in_inbox: bool = False
+
+
+class NodeKick(msgspec.Struct, array_like=True, frozen=True, tag="k"):
+    """Node inbox entry: close the device's connections older than ``epoch`` (a newer login)."""
+
+    app_id: str
+    registration_id: str
+    epoch: int
+
+
+class NodeRecall(msgspec.Struct, array_like=True, frozen=True, tag="r"):
+    """Node inbox entry: tell these devices to remove message ``msg_id``."""
+
+    app_id: str
+    msg_id: str
+    registration_ids: list[str]
+
+
+NodeEntry = NodeDelivery | NodeKick | NodeRecall
+
+
+class Fallback(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
+    """Pushes a node could not deliver online, for the router's offline path (``push.fallback``).
+
+    ``frame`` is the PUSH frame as the node had it; the router reads the message back from it.
+    """
+
+    app_id: str
+    task_id: str
+    msg_id: str
+    frame: bytes
+    registration_ids: list[str]
+    push_flag: int
+    expires_at_ms: int
+    reason: str
+    node: str
 
 
 class VendorTarget(msgspec.Struct, array_like=True, frozen=True):
@@ -72,7 +133,9 @@ class VendorJob(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
 T = TypeVar("T")
 
 _push_request = msgspec.json.Decoder(PushRequest)
-_node_delivery = msgspec.msgpack.Decoder(NodeDelivery)
+_node_entry = msgspec.msgpack.Decoder(NodeEntry)
+_fallback = msgspec.msgpack.Decoder(Fallback)
+_app_record = msgspec.msgpack.Decoder(AppRecord)
 _vendor_job = msgspec.msgpack.Decoder(VendorJob)
 _device_record = msgspec.msgpack.Decoder(DeviceRecord)
 _msgpack = msgspec.msgpack.Encoder()
@@ -96,9 +159,19 @@ def encode_push_request(request: PushRequest) -> bytes:
     return msgspec.json.encode(request)
 
 
-def decode_node_delivery(data: bytes) -> NodeDelivery:
+def decode_node_entry(data: bytes) -> NodeEntry:
     """Decode a node inbox entry."""
-    return _decode(_node_delivery, data, "node delivery")
+    return _decode(_node_entry, data, "node inbox entry")
+
+
+def decode_fallback(data: bytes) -> Fallback:
+    """Decode a fallback record."""
+    return _decode(_fallback, data, "fallback")
+
+
+def decode_app_record(data: bytes) -> AppRecord:
+    """Decode a stored app record."""
+    return _decode(_app_record, data, "app record")
 
 
 def decode_vendor_job(data: bytes) -> VendorJob:
@@ -111,6 +184,6 @@ def decode_device_record(data: bytes) -> DeviceRecord:
     return _decode(_device_record, data, "device record")
 
 
-def encode_internal(record: NodeDelivery | VendorJob | DeviceRecord) -> bytes:
+def encode_internal(record: NodeEntry | Fallback | VendorJob | DeviceRecord | AppRecord) -> bytes:
     """Encode an internal record as msgpack."""
     return _msgpack.encode(record)

@@ -19,6 +19,8 @@ class Stage(StrEnum):
 
     #: Handed to a channel: written to a device's socket, or accepted by a vendor.
     SENT = "sent"
+    #: Kept in the offline inbox until the device connects or the lifetime ends.
+    STORED = "stored"
     #: The device acknowledged it.
     DELIVERED = "delivered"
     #: The user opened it.
@@ -42,6 +44,16 @@ class Reason(StrEnum):
     VENDOR_ERROR = "vendor_error"
     #: The request did not validate.
     INVALID_REQUEST = "invalid_request"
+    #: Written to the device, which did not ACK within the ack timeout.
+    ACK_TIMEOUT = "ack_timeout"
+    #: The socket closed before the device acknowledged (or before the push was written).
+    CLOSED = "closed"
+    #: The device read too slowly and was disconnected with pushes unsent.
+    SLOW_READER = "slow_reader"
+    #: The push's lifetime ended before the device came back.
+    EXPIRED = "expired"
+    #: The device's offline inbox was full and this push was the oldest.
+    INBOX_EVICTED = "inbox_evicted"
 
 
 class Channel(StrEnum):

@@ -1,24 +1,35 @@
-"""Device frames, version 0: msgpack maps over websocket binary messages.
+"""Device frames, protocol version 1: msgpack maps over websocket binary messages.
 
-Every frame is a map with an integer ``op``. Clients send HELLO, ACK and PING; the server sends
-WELCOME, PUSH, PONG and BYE. ``decode_client`` and ``decode_server`` validate every field and raise
-``DecodeError`` with a reason; they never raise anything else, whatever the bytes.
+Every frame is a map with an integer ``op``; the other keys are the frame's fields, named as in
+the dataclasses below, and fields equal to their default are left out. ``decode_client`` and
+``decode_server`` validate every field and raise ``DecodeError`` with a reason; they never raise
+anything else, whatever the bytes. ``proto/PROTOCOL.md`` is the document SDK authors read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import msgpack
+import msgspec
 
 from proto.errors import DecodeError
-from proto.limits import ID_RE, MAX_DATA_KEYS, MAX_FRAME_BYTES, MAX_VENDOR_TOKEN
+from proto.limits import (
+    ACCOUNT_RE,
+    ID_RE,
+    MAX_FRAME_BYTES,
+    MAX_SERVER_FRAME_BYTES,
+    MAX_VENDOR_TOKEN,
+)
+from proto.message import Message
 
-PROTOCOL_VERSION = 0
+PROTOCOL_VERSION = 1
 #: Websocket subprotocol a client offers; the version is part of the name.
-SUBPROTOCOL = "herald.v0"
+SUBPROTOCOL = "herald.v1"
 
 
 class Op(IntEnum):
@@ -31,76 +42,145 @@ class Op(IntEnum):
     PING = 5
     PONG = 6
     BYE = 7
+    REGISTER = 8
+    REGISTERED = 9
+    CLICK = 10
+    BIND = 11
+    BOUND = 12
+    RECALL = 13
 
 
 class CloseCode(IntEnum):
-    """Websocket close codes the gateway uses, and what a client should do on each."""
+    """Websocket close codes the gateway uses; ``proto/PROTOCOL.md`` says what a client does."""
 
-    #: Normal close (for example after BYE): reconnect with the suggested delay.
     NORMAL = 1000
-    #: The node is shutting down: reconnect after the delay given in BYE.
     GOING_AWAY = 1001
-    #: Text message or frame larger than the limit: fix the client; do not retry blindly.
     UNSUPPORTED_DATA = 1003
     MESSAGE_TOO_BIG = 1009
-    #: Unexpected server error: reconnect with backoff.
     INTERNAL_ERROR = 1011
-    #: A frame failed to decode (the close reason says why): fix the client.
     BAD_FRAME = 4000
-    #: The first frame was not HELLO, or HELLO did not arrive in time.
     HELLO_EXPECTED = 4001
-    #: HELLO asked for a protocol version this server does not speak.
     UNSUPPORTED_VERSION = 4002
-    #: No frame within the heartbeat timeout: reconnect.
     HEARTBEAT_TIMEOUT = 4003
+    AUTH_FAILED = 4004
+    REPLACED = 4005
+    SLOW_READER = 4006
+    RATE_LIMITED = 4008
 
 
 class ByeReason:
     """Reasons carried by BYE frames."""
 
     SHUTDOWN = "shutdown"
-    HEARTBEAT_TIMEOUT = "heartbeat_timeout"
+    REPLACED = "replaced"
+
+
+# Frames. Field names are the wire keys.
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Ask for a registration id and a device token (first install, or renewing ``rid``)."""
+
+    OP: ClassVar[Op] = Op.REGISTER
+    app: str
+    key: str
+    platform: str = ""
+    vendor: str = ""
+    vtoken: str = ""
+    locale: str = ""
+    tz: str = ""
+    appver: str = ""
+    rid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """The device's registration id and its signed token, valid until ``exp`` (unix seconds)."""
+
+    OP: ClassVar[Op] = Op.REGISTERED
+    rid: str
+    token: str
+    exp: int
 
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """First client frame: who the device is and how to reach it when it is offline."""
+    """Open a session as a registered device. The optional fields update the device record."""
 
+    OP: ClassVar[Op] = Op.HELLO
     app: str
     rid: str
-    version: int = PROTOCOL_VERSION
-    platform: str = ""
+    token: str
+    v: int = PROTOCOL_VERSION
     vendor: str = ""
-    vendor_token: str = ""
+    vtoken: str = ""
+    locale: str = ""
+    tz: str = ""
+    appver: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """Server reply to HELLO: the connection epoch and the heartbeat interval in seconds."""
+    """Session open: its epoch, the heartbeat interval, and the reconnect policy to follow."""
 
+    OP: ClassVar[Op] = Op.WELCOME
     epoch: int
-    heartbeat_s: int
+    hb: int
     node: str
-    version: int = PROTOCOL_VERSION
+    v: int = PROTOCOL_VERSION
+    rc_base_ms: int = 1000
+    rc_max_ms: int = 60_000
 
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """A notification (``kind='notify'``) or pass-through message (``kind='data'``)."""
+    """A message for the device: ``msg`` is ``proto.message.Message`` as a map."""
 
+    OP: ClassVar[Op] = Op.PUSH
     mid: str
     task: str
-    kind: str = "notify"
-    title: str = ""
-    body: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    ts_ms: int = 0
+    msg: dict[str, Any]
+    ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """The device has the message ``mid`` (sent once per message, duplicates included)."""
+    """The device has message ``mid`` (sent for every PUSH, duplicates included)."""
 
+    OP: ClassVar[Op] = Op.ACK
+    mid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """The user opened the notification of message ``mid``."""
+
+    OP: ClassVar[Op] = Op.CLICK
+    mid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """Bind the device to an account (user id); an empty account unbinds it."""
+
+    OP: ClassVar[Op] = Op.BIND
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The account the device is now bound to (empty: none)."""
+
+    OP: ClassVar[Op] = Op.BOUND
+    account: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """Remove message ``mid`` if it is shown."""
+
+    OP: ClassVar[Op] = Op.RECALL
     mid: str
 
 
@@ -108,61 +188,130 @@ class Ack:
 class Ping:
     """Client heartbeat."""
 
+    OP: ClassVar[Op] = Op.PING
+
 
 @dataclass(frozen=True, slots=True)
 class Pong:
     """Server answer to PING."""
+
+    OP: ClassVar[Op] = Op.PONG
 
 
 @dataclass(frozen=True, slots=True)
 class Bye:
     """The server is about to close: why, and how long to wait before reconnecting."""
 
+    OP: ClassVar[Op] = Op.BYE
     reason: str
     retry_ms: int = 0
 
 
-ClientFrame = Hello | Ack | Ping
-ServerFrame = Welcome | Push | Pong | Bye
-
-_PING = msgpack.packb({"op": Op.PING})
-_PONG = msgpack.packb({"op": Op.PONG})
+ClientFrame = Register | Hello | Ack | Click | Bind | Ping
+ServerFrame = Registered | Welcome | Push | Pong | Bye | Bound | Recall
 
 
 def encode(frame: ClientFrame | ServerFrame) -> bytes:
-    """Encode any frame to its msgpack bytes."""
-    match frame:
-        case Hello():
-            body: dict[str, Any] = {"op": Op.HELLO, "v": frame.version, "app": frame.app,
-                                    "rid": frame.rid}
-            if frame.platform:
-                body["platform"] = frame.platform
-            if frame.vendor:
-                body["vendor"] = frame.vendor
-                body["vtoken"] = frame.vendor_token
-        case Welcome():
-            body = {"op": Op.WELCOME, "v": frame.version, "epoch": frame.epoch,
-                    "hb": frame.heartbeat_s, "node": frame.node}
-        case Push():
-            body = {"op": Op.PUSH, "mid": frame.mid, "task": frame.task, "kind": frame.kind,
-                    "title": frame.title, "body": frame.body, "data": frame.data,
-                    "ts": frame.ts_ms}
-        case Ack():
-            body = {"op": Op.ACK, "mid": frame.mid}
-        case Ping():
-            return _PING
-        case Pong():
-            return _PONG
-        case Bye():
-            body = {"op": Op.BYE, "reason": frame.reason, "retry_ms": frame.retry_ms}
+    """Encode any frame to its msgpack bytes, leaving out fields equal to their default."""
+    body: dict[str, Any] = {"op": int(frame.OP)}
+    for f in dataclasses.fields(frame):
+        value = getattr(frame, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:
+            body[f.name] = value
     return msgpack.packb(body)
 
 
-def _unpack(data: bytes) -> tuple[int, dict[Any, Any]]:
+# Decoding: one checker per field; each returns the value or raises DecodeError.
+
+Check = Callable[[dict[Any, Any], str], Any]
+
+
+def _ident(obj: dict[Any, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not ID_RE.match(value):
+        raise DecodeError(f"field '{name}' must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return value
+
+
+def _opt_ident(obj: dict[Any, Any], name: str) -> str:
+    return _ident(obj, name) if name in obj else ""
+
+
+def _text(max_len: int, *, required: bool = False) -> Check:
+    def check(obj: dict[Any, Any], name: str) -> str:
+        value = obj.get(name, None if required else "")
+        if not isinstance(value, str):
+            raise DecodeError(f"field '{name}' must be a string")
+        if len(value) > max_len:
+            raise DecodeError(f"field '{name}' is longer than {max_len} characters")
+        return value
+
+    return check
+
+
+def _uint(*, required: bool = True, default: int = 0) -> Check:
+    def check(obj: dict[Any, Any], name: str) -> int:
+        value = obj.get(name, None if required else default)
+        if type(value) is not int or not 0 <= value < 2**63:
+            raise DecodeError(f"field '{name}' must be a non-negative integer")
+        return value
+
+    return check
+
+
+def _account(obj: dict[Any, Any], name: str) -> str:
+    value = obj.get(name, "")
+    if not isinstance(value, str) or (value and not ACCOUNT_RE.match(value)):
+        raise DecodeError(f"field '{name}' must be 1-64 characters of A-Z a-z 0-9 _ . - @ +")
+    return value
+
+
+def _message(obj: dict[Any, Any], name: str) -> dict[str, Any]:
+    value = obj.get(name)
+    if not isinstance(value, dict):
+        raise DecodeError(f"field '{name}' must be a map")
+    try:
+        msgspec.convert(value, Message)
+    except (msgspec.ValidationError, TypeError, ValueError) as exc:
+        raise DecodeError(f"field '{name}' is not a valid message: {exc}"[:200]) from None
+    return value
+
+
+_token = _text(512, required=True)
+# A frame without "v" speaks the version of the negotiated subprotocol.
+_version = _uint(required=False, default=PROTOCOL_VERSION)
+_device_fields: dict[str, Check] = {
+    "vendor": _opt_ident, "vtoken": _text(MAX_VENDOR_TOKEN), "locale": _text(35),
+    "tz": _text(64), "appver": _text(32),
+}
+_SPECS: dict[Op, tuple[type, dict[str, Check]]] = {
+    Op.REGISTER: (Register, {"app": _ident, "key": _text(128, required=True),
+                             "platform": _text(32), **_device_fields, "rid": _opt_ident}),
+    Op.HELLO: (Hello, {"app": _ident, "rid": _ident, "token": _token, "v": _version,
+                       **_device_fields}),
+    Op.ACK: (Ack, {"mid": _ident}),
+    Op.CLICK: (Click, {"mid": _ident}),
+    Op.BIND: (Bind, {"account": _account}),
+    Op.PING: (Ping, {}),
+    Op.REGISTERED: (Registered, {"rid": _ident, "token": _token, "exp": _uint()}),
+    Op.WELCOME: (Welcome, {"epoch": _uint(), "hb": _uint(), "node": _ident, "v": _version,
+                           "rc_base_ms": _uint(required=False, default=1000),
+                           "rc_max_ms": _uint(required=False, default=60_000)}),
+    Op.PUSH: (Push, {"mid": _ident, "task": _ident, "msg": _message,
+                     "ts": _uint(required=False)}),
+    Op.PONG: (Pong, {}),
+    Op.BYE: (Bye, {"reason": _text(64, required=True), "retry_ms": _uint(required=False)}),
+    Op.BOUND: (Bound, {"account": _account}),
+    Op.RECALL: (Recall, {"mid": _ident}),
+}
+_CLIENT_OPS = frozenset({Op.REGISTER, Op.HELLO, Op.ACK, Op.CLICK, Op.BIND, Op.PING})
+
+
+def _unpack(data: bytes, limit: int) -> tuple[int, dict[Any, Any]]:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError("frames are binary messages")
-    if len(data) > MAX_FRAME_BYTES:
-        raise DecodeError(f"frame of {len(data)} bytes exceeds {MAX_FRAME_BYTES}")
+    if len(data) > limit:
+        raise DecodeError(f"frame of {len(data)} bytes exceeds {limit}")
     try:
         obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for bad bytes
@@ -175,82 +324,36 @@ def _unpack(data: bytes) -> tuple[int, dict[Any, Any]]:
     return op, obj
 
 
-def _str(obj: dict[Any, Any], name: str, *, max_len: int, required: bool = True,
-         ident: bool = False) -> str:
-    value = obj.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise DecodeError(f"field '{name}' must be a string")
-    if ident and not ID_RE.match(value):
-        raise DecodeError(f"field '{name}' must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    if len(value) > max_len:
-        raise DecodeError(f"field '{name}' is longer than {max_len} characters")
-    return value
-
-
-def _int(obj: dict[Any, Any], name: str) -> int:
-    value = obj.get(name)
-    if type(value) is not int or value < 0:
-        raise DecodeError(f"field '{name}' must be a non-negative integer")
-    return value
+def _decode(data: bytes, *, client: bool) -> Any:
+    op, obj = _unpack(data, MAX_FRAME_BYTES if client else MAX_SERVER_FRAME_BYTES)
+    if op not in _SPECS:
+        raise DecodeError(f"unknown op {op}")
+    if (op in _CLIENT_OPS) != client:
+        raise DecodeError(f"op {op} is not sent by {'clients' if client else 'servers'}")
+    cls, checks = _SPECS[Op(op)]
+    frame = cls(**{name: check(obj, name) for name, check in checks.items()})
+    if isinstance(frame, Register | Hello) and bool(frame.vendor) != bool(frame.vtoken):
+        raise DecodeError("fields 'vendor' and 'vtoken' go together")
+    return frame
 
 
 def decode_client(data: bytes) -> ClientFrame:
     """Decode a frame sent by a device; raise ``DecodeError`` with a reason if it is invalid."""
-    op, obj = _unpack(data)
-    if op == Op.ACK:
-        return Ack(mid=_str(obj, "mid", max_len=64, ident=True))
-    if op == Op.PING:
-        return Ping()
-    if op == Op.HELLO:
-        vendor = _str(obj, "vendor", max_len=32, required=False)
-        if vendor and not ID_RE.match(vendor):
-            raise DecodeError("field 'vendor' must be a vendor name such as 'fcm'")
-        # A token without a vendor cannot be used, so it is not kept.
-        token = _str(obj, "vtoken", max_len=MAX_VENDOR_TOKEN) if vendor else ""
-        if vendor and not token:
-            raise DecodeError("field 'vtoken' must not be empty when 'vendor' is given")
-        return Hello(
-            version=_int(obj, "v"),
-            app=_str(obj, "app", max_len=64, ident=True),
-            rid=_str(obj, "rid", max_len=64, ident=True),
-            platform=_str(obj, "platform", max_len=32, required=False),
-            vendor=vendor,
-            vendor_token=token,
-        )
-    if op in iter(Op):
-        raise DecodeError(f"op {op} is not sent by clients")
-    raise DecodeError(f"unknown op {op}")
+    frame: ClientFrame = _decode(data, client=True)
+    return frame
 
 
 def decode_server(data: bytes) -> ServerFrame:
-    """Decode a frame sent by the server (used by the reference client and the tests)."""
-    op, obj = _unpack(data)
-    if op == Op.PUSH:
-        payload = obj.get("data", {})
-        if (not isinstance(payload, dict) or len(payload) > MAX_DATA_KEYS
-                or not all(isinstance(k, str) for k in payload)):
-            raise DecodeError(f"field 'data' must be a map of at most {MAX_DATA_KEYS} string keys")
-        kind = _str(obj, "kind", max_len=16)
-        if kind not in ("notify", "data"):
-            raise DecodeError("field 'kind' must be 'notify' or 'data'")
-        return Push(
-            mid=_str(obj, "mid", max_len=64, ident=True),
-            task=_str(obj, "task", max_len=64, ident=True),
-            kind=kind,
-            title=_str(obj, "title", max_len=MAX_FRAME_BYTES, required=False),
-            body=_str(obj, "body", max_len=MAX_FRAME_BYTES, required=False),
-            data=payload,
-            ts_ms=_int(obj, "ts"),
-        )
-    if op == Op.PONG:
-        return Pong()
-    if op == Op.WELCOME:
-        return Welcome(epoch=_int(obj, "epoch"), heartbeat_s=_int(obj, "hb"),
-                       node=_str(obj, "node", max_len=64, ident=True), version=_int(obj, "v"))
-    if op == Op.BYE:
-        return Bye(reason=_str(obj, "reason", max_len=64), retry_ms=_int(obj, "retry_ms"))
-    if op in iter(Op):
-        raise DecodeError(f"op {op} is not sent by servers")
-    raise DecodeError(f"unknown op {op}")
+    """Decode a frame sent by the server (the reference client and the tests use it)."""
+    frame: ServerFrame = _decode(data, client=False)
+    return frame
+
+
+def message_map(message: Message) -> dict[str, Any]:
+    """The ``msg`` field of a PUSH frame for ``message`` (defaults left out)."""
+    return msgspec.to_builtins(message)
+
+
+def message_of(push: Push) -> Message:
+    """The ``Message`` carried by a decoded PUSH frame."""
+    return msgspec.convert(push.msg, Message)

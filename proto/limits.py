@@ -7,9 +7,13 @@ import re
 ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}\Z"
 ID_RE = re.compile(ID_PATTERN)
 ID_MAX = 64
+#: Account ids (user ids of the app) may also look like e-mail addresses or phone numbers.
+ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.@+\-]{1,64}\Z")
 
-#: Largest websocket message a device may send or receive, in bytes.
+#: Largest websocket message a device may send, in bytes.
 MAX_FRAME_BYTES = 16 * 1024
+#: Largest message the server sends: a push at every text limit in 4-byte UTF-8 still fits.
+MAX_SERVER_FRAME_BYTES = 64 * 1024
 #: Notification text limits, in characters.
 MAX_TITLE = 256
 MAX_BODY = 4096

@@ -4,6 +4,9 @@
 REQUESTS = "push.requests"
 #: Every stage of every delivery (see ``proto.events``).
 EVENTS = "push.events"
+#: Pushes a gateway could not deliver online (no ACK in time, socket closed, slow reader); the
+#: router sends them down the offline path.
+FALLBACK = "push.fallback"
 #: Records no consumer could decode; the value is the original bytes, headers say why.
 DEADLETTER = "push.deadletter"
 #: One topic per vendor channel, consumed by that vendor's senders.

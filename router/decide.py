@@ -1,13 +1,13 @@
-"""The routing decision for one push request, without I/O."""
+"""The routing decision for the devices of one push, without I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from herald.store import DeviceState
-from proto.envelopes import PushRequest, VendorTarget
+from proto.envelopes import VendorTarget
 from proto.events import Reason
 
 
@@ -16,39 +16,59 @@ class Decision(StrEnum):
 
     ONLINE = "online"
     VENDOR = "vendor"
+    INBOX = "inbox"
     OFFLINE = "offline"
     NO_CHANNEL = "no_channel"
 
 
 @dataclass(slots=True)
 class Plan:
-    """Where each device of one request goes."""
+    """Where each device of one push goes."""
 
     nodes: dict[str, list[str]] = field(default_factory=dict)
     vendors: dict[str, list[VendorTarget]] = field(default_factory=dict)
-    lost: list[tuple[str, Reason]] = field(default_factory=list)
+    inbox: list[str] = field(default_factory=list)
+    lost: list[tuple[str, str]] = field(default_factory=list)
     counts: dict[Decision, int] = field(default_factory=dict)
 
-    def _count(self, decision: Decision) -> None:
+    def count(self, decision: Decision) -> None:
+        """Count one device's decision."""
         self.counts[decision] = self.counts.get(decision, 0) + 1
 
 
-def decide(request: PushRequest, devices: Sequence[str],
-           states: Sequence[DeviceState]) -> Plan:
-    """Online devices go to their node; offline ones to their vendor (PushFlag 0) or nowhere."""
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What the push asks for when a device is not reachable online."""
+
+    push_flag: int
+    #: The push may still wait in the offline inbox (it has a lifetime that has not ended).
+    can_wait: bool
+    #: The reason recorded when a device gets the push nowhere.
+    lost_reason: str = ""
+
+
+def decide(policy: Policy, devices: Sequence[str], states: Sequence[DeviceState],
+           alive: Collection[str]) -> Plan:
+    """Online devices (on a live node) go to their node. The others: PushFlag 0 and a vendor
+    channel -> the vendor; else a lifetime -> the offline inbox; else nowhere, with a reason."""
     plan = Plan()
     for rid, state in zip(devices, states, strict=True):
-        if state.presence is not None:
-            plan.nodes.setdefault(state.presence.node, []).append(rid)
-            plan._count(Decision.ONLINE)
-        elif request.push_flag == 1:
-            plan.lost.append((rid, Reason.OFFLINE))
-            plan._count(Decision.OFFLINE)
-        elif state.record is None or not state.record.vendor:
-            plan.lost.append((rid, Reason.NO_CHANNEL))
-            plan._count(Decision.NO_CHANNEL)
+        presence = state.presence
+        record = state.record
+        if presence is not None and presence.node in alive:
+            plan.nodes.setdefault(presence.node, []).append(rid)
+            plan.count(Decision.ONLINE)
+        elif policy.push_flag == 0 and record is not None and record.vendor:
+            target = VendorTarget(rid, record.vendor_token)
+            plan.vendors.setdefault(record.vendor, []).append(target)
+            plan.count(Decision.VENDOR)
+        elif policy.can_wait:
+            plan.inbox.append(rid)
+            plan.count(Decision.INBOX)
+        elif policy.push_flag == 1:
+            plan.lost.append((rid, policy.lost_reason or Reason.OFFLINE))
+            plan.count(Decision.OFFLINE)
         else:
-            target = VendorTarget(rid, state.record.vendor_token)
-            plan.vendors.setdefault(state.record.vendor, []).append(target)
-            plan._count(Decision.VENDOR)
+            plan.lost.append((rid, policy.lost_reason or Reason.NO_CHANNEL))
+            plan.count(Decision.NO_CHANNEL)
     return plan

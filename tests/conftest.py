@@ -11,6 +11,9 @@ import pytest
 import redis.asyncio as redis
 from aiokafka import AIOKafkaProducer
 
+from herald.apps import new_app
+from herald.redis_store import RedisStore
+from proto.envelopes import AppRecord
 from tests.harness import KAFKA, REDIS, SandboxVendor
 
 
@@ -41,6 +44,16 @@ async def producer() -> AsyncIterator[AIOKafkaProducer]:
         pytest.fail(f"Kafka is not reachable at {KAFKA} ({exc}); run deploy/local/up")
     yield producer
     await producer.stop()
+
+
+@pytest.fixture
+async def app(redis_client, uid) -> AsyncIterator[AppRecord]:
+    """A fresh app in the real store."""
+    store = RedisStore(REDIS)
+    record = new_app(f"app-{uid}")
+    await store.put_app(record)
+    await store.close()
+    yield record
 
 
 @pytest.fixture

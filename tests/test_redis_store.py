@@ -8,6 +8,7 @@ from herald.redis_store import RedisStore
 from herald.store import Held, Presence
 from proto import keys
 from proto.envelopes import DeviceRecord
+from proto.events import now_ms
 from tests.harness import REDIS
 
 
@@ -20,10 +21,12 @@ async def store(redis_client):
 
 async def test_each_connection_gets_a_higher_epoch_and_takes_presence(store, uid):
     app, rid = f"app-{uid}", "d1"
-    record = DeviceRecord("android", "sandbox", "tok")
-    first = await store.connect_device(app, rid, "n1", record, 30)
-    second = await store.connect_device(app, rid, "n2", record, 30)
-    assert second == first + 1
+    record = DeviceRecord(platform="android", vendor="sandbox", vendor_token="tok")
+    await store.put_device(app, rid, record)
+    first, previous = await store.connect_device(app, rid, "n1", 30)
+    assert previous is None
+    second, previous = await store.connect_device(app, rid, "n2", 30)
+    assert (second, previous) == (first + 1, Presence("n1", first))
     (state,) = await store.lookup([(app, rid)])
     assert state.presence == Presence("n2", second)
     assert state.record == record
@@ -31,20 +34,20 @@ async def test_each_connection_gets_a_higher_epoch_and_takes_presence(store, uid
 
 async def test_only_the_current_connection_drops_or_refreshes_presence(store, redis_client, uid):
     app, rid = f"app-{uid}", "d1"
-    old = Held(app, rid, "n1", await store.connect_device(app, rid, "n1", DeviceRecord(), 30))
-    new = Held(app, rid, "n2", await store.connect_device(app, rid, "n2", DeviceRecord(), 30))
+    old = Held(app, rid, "n1", (await store.connect_device(app, rid, "n1", 30))[0])
+    new = Held(app, rid, "n2", (await store.connect_device(app, rid, "n2", 30))[0])
     assert await store.refresh_presence([old, new], 60) == [False, True]
     assert 30 < await redis_client.ttl(keys.presence(app, rid)) <= 60
-    assert not await store.drop_presence(old)
+    await store.drop_presence([old])
     assert (await store.lookup([(app, rid)]))[0].presence == Presence("n2", new.epoch)
-    assert await store.drop_presence(new)
+    await store.drop_presence([new])
     assert (await store.lookup([(app, rid)]))[0].presence is None
 
 
 async def test_refresh_recreates_presence_that_expired_under_a_live_socket(store, redis_client,
                                                                          uid):
     app = f"app-{uid}"
-    held = Held(app, "d1", "n1", await store.connect_device(app, "d1", "n1", DeviceRecord(), 30))
+    held = Held(app, "d1", "n1", (await store.connect_device(app, "d1", "n1", 30))[0])
     await redis_client.delete(keys.presence(app, "d1"))
     assert await store.refresh_presence([held], 30) == [True]
     assert (await store.lookup([(app, "d1")]))[0].presence == Presence("n1", held.epoch)
@@ -52,19 +55,61 @@ async def test_refresh_recreates_presence_that_expired_under_a_live_socket(store
 
 async def test_lookup_keeps_order_and_reports_unknown_devices(store, redis_client, uid):
     app = f"app-{uid}"
-    await store.connect_device(app, "on", "n1", DeviceRecord("ios"), 30)
+    await store.put_device(app, "on", DeviceRecord(platform="ios"))
+    await store.connect_device(app, "on", "n1", 30)
     await redis_client.set(keys.device(app, "corrupt"), b"\xc1 not msgpack")
     states = await store.lookup([(app, "unknown"), (app, "on"), (app, "corrupt")])
     assert [s.presence.node if s.presence else None for s in states] == [None, "n1", None]
-    assert [s.record for s in states] == [None, DeviceRecord("ios"), None]
+    assert [s.record for s in states] == [None, DeviceRecord(platform="ios"), None]
 
 
 async def test_node_inbox_delivers_entries_in_order_after_the_tail(store, uid):
     node = f"node-{uid}"
     assert await store.inbox_tail(node) == b"0-0"
-    await store.deliver_to_nodes([(node, b"one"), (f"other-{uid}", b"x")])
+    await store.send_to_nodes([(node, b"one"), (f"other-{uid}", b"x")])
     tail = await store.inbox_tail(node)
-    await store.deliver_to_nodes([(node, b"two"), (node, b"three")])
+    await store.send_to_nodes([(node, b"two"), (node, b"three")])
     entries = await store.read_inbox(node, tail, block_ms=100, count=10)
     assert [value for _, value in entries] == [b"two", b"three"]
     assert await store.read_inbox(node, entries[-1][0], block_ms=10, count=10) == []
+
+
+async def test_node_liveness(store, uid):
+    node = f"node-{uid}"
+    assert await store.nodes_alive([node]) == [False]
+    await store.node_beat(node, 5000)
+    assert await store.nodes_alive([node, f"other-{uid}"]) == [True, False]
+    await store.node_gone(node)
+    assert await store.nodes_alive([node]) == [False]
+
+
+async def test_offline_inbox_keeps_order_bound_and_expiry(store, redis_client, uid):
+    app = f"app-{uid}"
+    far = now_ms() + 60_000
+    assert await store.inbox_store(app, "m1", b"f1", far, ["d1", "d2"], 2) == [[], []]
+    assert await store.inbox_store(app, "m2", b"f2", far, ["d1"], 2) == [[]]
+    assert await store.inbox_store(app, "m3", b"f3", far, ["d1"], 2) == [["m1"]]
+    assert await store.inbox_store(app, "m2", b"f2", far, ["d1"], 2) == [[]]  # idempotent
+    assert [(s.msg_id, s.frame) for s in await store.inbox_read(app, "d1")] == [
+        ("m2", b"f2"), ("m3", b"f3")]
+    await store.inbox_remove(app, "d1", ["m2"])
+    assert [s.msg_id for s in await store.inbox_read(app, "d1")] == ["m3"]
+    # An expired message is never read back, and leaves the inbox.
+    assert await store.inbox_store(app, "old", b"x", now_ms() - 1, ["d3"], 5) == [[]]
+    assert await store.inbox_read(app, "d3") == []
+    await redis_client.delete(keys.message(app, "m1"))
+    assert await store.inbox_read(app, "d2") == []
+    assert await redis_client.zcard(keys.inbox(app, "d2")) == 0
+
+
+async def test_accounts_bind_and_move(store, uid):
+    app = f"app-{uid}"
+    await store.put_device(app, "d1", DeviceRecord(platform="ios"))
+    await store.bind_account(app, "d1", "alice")
+    await store.bind_account(app, "d2", "alice")
+    assert await store.account_devices(app, "alice") == ["d1", "d2"]
+    await store.bind_account(app, "d1", "bob")
+    assert await store.account_devices(app, "alice") == ["d2"]
+    assert (await store.get_device(app, "d1")) == DeviceRecord(platform="ios", account="bob")
+    await store.bind_account(app, "d1", "")
+    assert await store.account_devices(app, "bob") == []

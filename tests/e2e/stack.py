@@ -16,14 +16,16 @@ class Ports:
     vendor_metrics: int
 
 
-def gateway(logdir: Path, node: str, ports: Ports, name: str = "gateway") -> Role:
+def gateway(logdir: Path, node: str, ports: Ports, name: str = "gateway",
+            **env: str) -> Role:
     return Role(["gateway"], {"HERALD_NODE_ID": node, "HERALD_PORT": str(ports.gateway),
-                              "HERALD_METRICS_PORT": str(ports.gateway_metrics)},
+                              "HERALD_METRICS_PORT": str(ports.gateway_metrics),
+                              "HERALD_DRAIN_GRACE_S": "0.3", **env},
                 logdir / f"{name}.log")
 
 
-def router(logdir: Path, ports: Ports, name: str = "router") -> Role:
-    return Role(["router"], {"HERALD_METRICS_PORT": str(ports.router_metrics)},
+def router(logdir: Path, ports: Ports, name: str = "router", **env: str) -> Role:
+    return Role(["router"], {"HERALD_METRICS_PORT": str(ports.router_metrics), **env},
                 logdir / f"{name}.log")
 
 

@@ -6,16 +6,18 @@ import json
 
 from herald.device import Device
 from proto import topics
+from proto.frames import message_of
 from tests.e2e import stack
 from tests.harness import eventually
 
 
-async def test_sigkill_before_handoff_still_delivers(producer, redis_client, logdir, uid):
+async def test_sigkill_before_handoff_still_delivers(producer, redis_client, logdir, uid,
+                                                     app):
     ports = stack.ports()
     gateway = stack.gateway(logdir, f"node-{uid}", ports)
     first = stack.router(logdir, ports, "router-1")
     roles = [gateway, first]
-    device = Device(f"app-{uid}", "dev-a")
+    device = Device(app.app_id, app.client_key)
     paused = False
     try:
         await gateway.wait_log("gateway listening")
@@ -26,7 +28,8 @@ async def test_sigkill_before_handoff_still_delivers(producer, redis_client, log
         await redis_client.execute_command("CLIENT", "PAUSE", 60_000, "WRITE")
         paused = True
         task = f"crash-{uid}"
-        request = {"task_id": task, "app_id": f"app-{uid}", "registration_ids": ["dev-a"],
+        request = {"task_id": task, "app_id": app.app_id,
+                   "registration_ids": [device.registration_id],
                    "message": {"title": "survives"}}
         await producer.send_and_wait(topics.REQUESTS, json.dumps(request).encode())
         await first.wait_log("routing", task_id=task)
@@ -39,7 +42,7 @@ async def test_sigkill_before_handoff_still_delivers(producer, redis_client, log
         second = stack.router(logdir, ports, "router-2")
         roles.append(second)
         shown = await device.wait_for(1, timeout_s=60)
-        assert [(p.task, p.title) for p in shown] == [(task, "survives")]
+        assert [(p.task, message_of(p).title) for p in shown] == [(task, "survives")]
         # The delivery came from the second router's hand-off, not from a write left over.
         await eventually(lambda: [line for line in second.logs()
                                   if task in line.get("task_ids", [])], 10,
