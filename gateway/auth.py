@@ -50,16 +50,25 @@ class Authenticator:
         return cached[1]
 
     async def register(self, frame: Register) -> Registered:
-        """Register a device (or renew the token of ``frame.rid``) after checking the client key.
+        """Register a device after checking the client key, or renew the token of
+        ``frame.rid``, which needs the last token issued for it (expired or not): the client
+        key ships inside every copy of the app, so it cannot prove a device on its own.
 
         Reinstalling an app loses the registration id, so the new install gets a new one.
         """
         app = await self.app(frame.app)
         if not hmac.compare_digest(frame.key.encode(), app.client_key.encode()):
             raise AuthFailed("bad_client_key", "client key does not match the app")
-        existing = await self._store.get_device(frame.app, frame.rid) if frame.rid else None
-        if frame.rid and existing is None:
-            raise AuthFailed("unknown_device", "unknown registration id")
+        existing = None
+        if frame.rid:
+            try:
+                tokens.verify(app.device_secret.encode(), frame.app, frame.rid, frame.token,
+                              None)
+            except tokens.TokenError as err:
+                raise AuthFailed("bad_token", err.reason) from None
+            existing = await self._store.get_device(frame.app, frame.rid)
+            if existing is None:
+                raise AuthFailed("unknown_device", "unknown registration id")
         rid = frame.rid or secrets.token_hex(16)
         base = existing or DeviceRecord(created_ms=now_ms())
         record = _merged(msgspec.structs.replace(base, platform=frame.platform or base.platform),

@@ -225,7 +225,8 @@ class Gateway:
         return conn
 
     async def _await_hello(self, ws: ServerConnection) -> Hello:
-        for _ in range(_MAX_REGISTERS + 1):
+        registers = 0
+        while True:
             frame = self._decode(await ws.recv())
             if isinstance(frame, Hello):
                 if frame.v != frames.PROTOCOL_VERSION:
@@ -234,6 +235,9 @@ class Gateway:
                 return frame
             if not isinstance(frame, Register):
                 raise _Close(CloseCode.HELLO_EXPECTED, "the first frame must be REGISTER or HELLO")
+            registers += 1
+            if registers > _MAX_REGISTERS:
+                raise _Close(CloseCode.HELLO_EXPECTED, "too many REGISTER frames")
             try:
                 registered = await self._auth.register(frame)
             except AuthFailed as failed:
@@ -242,7 +246,6 @@ class Gateway:
             metrics.REGISTRATIONS.inc()
             log.info("device registered", app_id=frame.app, registration_id=registered.rid)
             await ws.send(frames.encode(registered))
-        raise _Close(CloseCode.HELLO_EXPECTED, "too many REGISTER frames")
 
     async def _drain_offline_inbox(self, conn: _Conn) -> None:
         held = conn.session.held
@@ -268,13 +271,16 @@ class Gateway:
         async for data in ws:
             now = loop.time()
             session.last_seen = now
-            if not session.allow_frame(now):
-                raise _Close(CloseCode.RATE_LIMITED, "too many frames")
             frame = self._decode(data)
+            # An ACK answers a push, so only ACKs that match nothing spend the frame budget:
+            # a device draining a full inbox must be able to ack it at once.
+            matched = isinstance(frame, Ack) and self._on_ack(session, frame.mid)
+            if not matched and not session.allow_frame(now):
+                raise _Close(CloseCode.RATE_LIMITED, "too many frames")
+            if matched or isinstance(frame, Ack):
+                continue
             if isinstance(frame, Ping):
                 conn.link.write(_PONG)
-            elif isinstance(frame, Ack):
-                self._on_ack(session, frame.mid)
             elif isinstance(frame, Click):
                 self._on_click(session, frame.mid)
             elif isinstance(frame, Bind):
@@ -293,11 +299,12 @@ class Gateway:
         except DecodeError as err:
             raise _Close(CloseCode.BAD_FRAME, err.reason[:120]) from None
 
-    def _on_ack(self, session: Session, msg_id: str) -> None:
+    def _on_ack(self, session: Session, msg_id: str) -> bool:
+        """Settle a pending push; False if the ACK matched none."""
         pending = session.take_ack(msg_id)
         metrics.ACKS.labels(str(pending is not None).lower()).inc()
         if pending is None:
-            return
+            return False
         held = session.held
         if pending.from_inbox:
             self._spawn(self._store.inbox_remove(held.app_id, held.registration_id, [msg_id]))
@@ -307,6 +314,7 @@ class Gateway:
                                  node=self.node, ts_ms=now_ms()))
         log.info("delivered", app_id=held.app_id, task_id=pending.task_id, msg_id=msg_id,
                  registration_id=held.registration_id)
+        return True
 
     def _on_click(self, session: Session, msg_id: str) -> None:
         metrics.CLICKS.inc()

@@ -9,6 +9,7 @@ from typing import TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 
 from proto import frames
+from proto.errors import DecodeError
 from proto.frames import (
     Ack,
     Bind,
@@ -48,6 +49,8 @@ class Device:
     platform: str = "android"
     registration_id: str = ""
     token: str = ""
+    #: The last token, kept to renew the registration when the server says it expired.
+    expired_token: str = ""
     #: Send ACKs for pushes (a device that stops acking exercises the ack timeout).
     acking: bool = True
     #: Pushes shown to the user, once per message id, in arrival order.
@@ -72,7 +75,8 @@ class Device:
         if not self.token:
             await ws.send(frames.encode(Register(
                 app=self.app_id, key=self.client_key, platform=self.platform,
-                vendor=self.vendor, vtoken=self.vendor_token, rid=self.registration_id)))
+                vendor=self.vendor, vtoken=self.vendor_token, rid=self.registration_id,
+                token=self.expired_token)))
             registered = await self._expect(Registered)
             self.registration_id, self.token = registered.rid, registered.token
         await ws.send(frames.encode(Hello(app=self.app_id, rid=self.registration_id,
@@ -96,7 +100,10 @@ class Device:
     async def _read(self) -> None:
         assert self._ws is not None
         async for data in self._ws:
-            frame = frames.decode_server(data)  # type: ignore[arg-type]
+            try:
+                frame = frames.decode_server(data)  # type: ignore[arg-type]
+            except DecodeError:
+                continue  # a server op or field newer than this client: ignored (PROTOCOL.md)
             if isinstance(frame, Push):
                 self.received += 1
                 if self.acking:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 
+import structlog
 import uvloop
 
 from herald.bus import Bus, Record
@@ -13,7 +15,8 @@ from proto import topics
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)`` on uvloop; SIGTERM and SIGINT set ``stop``."""
+    """Run ``main(stop)`` on uvloop; SIGTERM and SIGINT set ``stop``. A role that cannot
+    start or dies logs the error as JSON and exits with status 1."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -22,7 +25,11 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    uvloop.run(runner())
+    try:
+        uvloop.run(runner())
+    except Exception as exc:
+        structlog.get_logger().exception("fatal", error=repr(exc))
+        sys.exit(1)
 
 
 async def dead_letter(bus: Bus, record: Record, reason: str) -> asyncio.Future[object]:

@@ -91,7 +91,9 @@ class Register:
     locale: str = ""
     tz: str = ""
     appver: str = ""
+    #: Renewal: the registration id and the last token issued for it (expired is fine).
     rid: str = ""
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,12 +268,17 @@ def _account(obj: dict[Any, Any], name: str) -> str:
     return value
 
 
+def _known(value: dict[Any, Any]) -> dict[Any, Any]:
+    # Message fields added later within v1 are ignored by older clients, not refused.
+    return {k: v for k, v in value.items() if k in Message.__struct_fields__}
+
+
 def _message(obj: dict[Any, Any], name: str) -> dict[str, Any]:
     value = obj.get(name)
     if not isinstance(value, dict):
         raise DecodeError(f"field '{name}' must be a map")
     try:
-        msgspec.convert(value, Message)
+        msgspec.convert(_known(value), Message)
     except (msgspec.ValidationError, TypeError, ValueError) as exc:
         raise DecodeError(f"field '{name}' is not a valid message: {exc}"[:200]) from None
     return value
@@ -286,7 +293,8 @@ _device_fields: dict[str, Check] = {
 }
 _SPECS: dict[Op, tuple[type, dict[str, Check]]] = {
     Op.REGISTER: (Register, {"app": _ident, "key": _text(128, required=True),
-                             "platform": _text(32), **_device_fields, "rid": _opt_ident}),
+                             "platform": _text(32), **_device_fields, "rid": _opt_ident,
+                             "token": _text(512)}),
     Op.HELLO: (Hello, {"app": _ident, "rid": _ident, "token": _token, "v": _version,
                        **_device_fields}),
     Op.ACK: (Ack, {"mid": _ident}),
@@ -334,6 +342,8 @@ def _decode(data: bytes, *, client: bool) -> Any:
     frame = cls(**{name: check(obj, name) for name, check in checks.items()})
     if isinstance(frame, Register | Hello) and bool(frame.vendor) != bool(frame.vtoken):
         raise DecodeError("fields 'vendor' and 'vtoken' go together")
+    if isinstance(frame, Register) and bool(frame.rid) != bool(frame.token):
+        raise DecodeError("fields 'rid' and 'token' go together")
     return frame
 
 
@@ -356,4 +366,4 @@ def message_map(message: Message) -> dict[str, Any]:
 
 def message_of(push: Push) -> Message:
     """The ``Message`` carried by a decoded PUSH frame."""
-    return msgspec.convert(push.msg, Message)
+    return msgspec.convert(_known(push.msg), Message)

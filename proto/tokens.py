@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
+
+_EXP = re.compile(r"0|[1-9][0-9]{0,11}")
 
 
 class TokenError(Exception):
@@ -30,14 +33,19 @@ def sign(secret: bytes, app: str, rid: str, exp: int) -> str:
     return f"{exp}.{_signature(secret, app, rid, exp)}"
 
 
-def verify(secret: bytes, app: str, rid: str, token: str, now: float) -> int:
-    """Return the token's expiry, or raise ``TokenError`` (malformed, forged or expired)."""
+def verify(secret: bytes, app: str, rid: str, token: str, now: float | None) -> int:
+    """Return the token's expiry, or raise ``TokenError`` (malformed, forged or expired).
+
+    ``now=None`` checks only that the token was issued for this device, whatever its expiry
+    (renewing an expired token needs that proof).
+    """
     exp_text, _, signature = token.partition(".")
-    if not exp_text.isdigit() or not signature:
+    # Only the spelling ``sign`` produces verifies: ASCII digits without a leading zero.
+    if not _EXP.fullmatch(exp_text) or not signature or not signature.isascii():
         raise TokenError("malformed token")
     exp = int(exp_text)
-    if not hmac.compare_digest(signature, _signature(secret, app, rid, exp)):
+    if not hmac.compare_digest(signature.encode(), _signature(secret, app, rid, exp).encode()):
         raise TokenError("token does not match this app and device")
-    if exp < now:
+    if now is not None and exp < now:
         raise TokenError("token expired")
     return exp

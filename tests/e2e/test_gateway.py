@@ -129,13 +129,21 @@ async def test_renewing_a_registration_keeps_the_registration_id(gateway, app):
     await device.connect(gateway.url)
     await device.close()
     rid = device.registration_id
-    device.token = ""  # as after 4004 "token expired": register again with the known rid
+    # As after 4004 "token expired": register again with the known rid and the old token.
+    device.expired_token, device.token = device.token, ""
     await device.connect(gateway.url)
-    assert device.registration_id == rid
+    assert device.registration_id == rid and device.token
     await device.close()
-    unknown = Device(app.app_id, app.client_key, registration_id="f" * 32)
+    # The client key alone (it ships in every copy of the app) cannot take a device over.
+    thief = Device(app.app_id, app.client_key, registration_id=rid,
+                   expired_token=tokens.sign(b"guess", app.app_id, rid, 1))
+    with pytest.raises(Refused, match="does not match"):
+        await thief.connect(gateway.url)
+    gone = "f" * 32
+    deleted = Device(app.app_id, app.client_key, registration_id=gone,
+                     expired_token=tokens.sign(app.device_secret.encode(), app.app_id, gone, 1))
     with pytest.raises(Refused, match="unknown registration id"):
-        await unknown.connect(gateway.url)
+        await deleted.connect(gateway.url)
 
 
 async def test_bad_frame_after_hello_closes_only_that_connection(gateway, app, store):
