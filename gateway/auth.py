@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -36,18 +37,22 @@ class Authenticator:
         self._token_ttl_s = token_ttl_s
         self._cache_s = cache_s
         self._clock = clock
-        self._apps: dict[str, tuple[float, AppRecord | None]] = {}
+        # One lookup in flight per app: a reconnect storm shares it instead of each
+        # connection reading the same record.
+        self._apps: dict[str, tuple[float, asyncio.Future[AppRecord | None]]] = {}
 
     async def app(self, app_id: str) -> AppRecord:
         """The app's record, or ``AuthFailed`` if there is no such app."""
         now = self._clock()
         cached = self._apps.get(app_id)
-        if cached is None or cached[0] < now:
-            cached = (now + self._cache_s, await self._store.get_app(app_id))
+        if cached is None or cached[0] < now or (cached[1].done() and cached[1].exception()):
+            lookup = asyncio.ensure_future(self._store.get_app(app_id))
+            cached = (now + self._cache_s, lookup)
             self._apps[app_id] = cached
-        if cached[1] is None:
+        record = await asyncio.shield(cached[1])
+        if record is None:
             raise AuthFailed("unknown_app", "unknown app")
-        return cached[1]
+        return record
 
     async def register(self, frame: Register) -> Registered:
         """Register a device after checking the client key, or renew the token of

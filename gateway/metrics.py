@@ -1,6 +1,6 @@
 """Prometheus metrics of the gateway."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 CONNECTIONS = Gauge("herald_gateway_connections", "Devices connected to this node.")
 CONNECTS = Counter("herald_gateway_connects_total", "Devices that completed HELLO.")
@@ -17,8 +17,9 @@ ACK_TIMEOUTS = Counter("herald_gateway_ack_timeouts_total", "Pushes not acknowle
 CLICKS = Counter("herald_gateway_clicks_total", "CLICK frames.")
 FALLBACKS = Counter("herald_gateway_fallbacks_total",
                     "Pushes sent back to the offline path, by reason.", ["reason"])
-INBOX_DRAINED = Counter("herald_gateway_inbox_drained_total",
-                        "Offline inbox messages written on connect.")
+INBOX_DEPTH = Histogram("herald_gateway_inbox_depth",
+                        "Offline inbox messages waiting for a device when it connects.",
+                        buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200))
 BYTES_IN = Counter("herald_gateway_bytes_in_total", "Bytes of frames received from devices.")
 BYTES_OUT = Counter("herald_gateway_bytes_out_total", "Bytes of frames written to devices.")
 OUTFLOW_ERRORS = Counter("herald_gateway_outflow_errors_total",

@@ -186,6 +186,8 @@ class Gateway:
         except ConnectionClosed:
             pass
         finally:
+            if conn.close_reason != Reason.CLOSED:
+                reason = conn.close_reason
             metrics.DISCONNECTS.labels(reason).inc()
             await self._forget(conn)
 
@@ -255,7 +257,7 @@ class Gateway:
             pending = Pending(task_id=item.msg_id, msg_id=item.msg_id, frame=item.frame,
                               push_flag=1, expires_at_ms=0, from_inbox=True, deadline=deadline)
             self._write(conn, pending)
-        metrics.INBOX_DRAINED.inc(len(stored))
+        metrics.INBOX_DEPTH.observe(len(stored))
 
     def _replace(self, old: _Conn) -> None:
         old.close_reason = Reason.CLOSED

@@ -78,8 +78,12 @@ def _parse_record(raw: bytes | None) -> DeviceRecord | None:
 class RedisStore:
     """Redis implementation of ``herald.store.Store``."""
 
-    def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url, decode_responses=False)
+    def __init__(self, url: str, max_connections: int = 64) -> None:
+        # A blocking pool makes a burst (a reconnect storm) queue for connections instead of
+        # failing once the pool is exhausted.
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
+                                                     timeout=30)
+        self._redis = redis.Redis(connection_pool=pool)
         self._connect = self._redis.register_script(_CONNECT)
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)

@@ -9,3 +9,4 @@ BATCH_SECONDS = Histogram("herald_router_batch_seconds", "Time to route and hand
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
 FAILURES = Counter("herald_router_batch_failures_total",
                    "Batches whose hand-off failed and will be retried.")
+INBOX = Counter("herald_router_inbox_total", "Offline inbox writes, by result.", ["result"])

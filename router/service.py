@@ -194,7 +194,9 @@ class Router:
                                                 push.expires_at_ms, rids,
                                                 self.settings.inbox_max)
         futures = []
+        metrics.INBOX.labels("stored").inc(len(rids))
         for rid, gone in zip(rids, evicted, strict=True):
+            metrics.INBOX.labels("evicted").inc(len(gone))
             futures.append(await self._event(Event(
                 stage=Stage.STORED, task_id=push.task_id, app_id=push.app_id,
                 msg_id=push.msg_id, registration_id=rid, ts_ms=now_ms())))

@@ -17,7 +17,7 @@ from proto import frames, tokens
 from proto.envelopes import NodeDelivery, NodeRecall, encode_internal
 from proto.frames import Ack, CloseCode, Hello, Ping, Pong, Push, Register
 from proto.message import Message
-from tests.harness import REDIS, Role, free_port, metric, scrape
+from tests.harness import REDIS, Role, eventually_async, free_port, metric, scrape
 
 
 @pytest.fixture
@@ -220,3 +220,40 @@ async def test_recall_reaches_the_device(gateway, app, store):
             device._changed.clear()
             await device._changed.wait()
     await device.close()
+
+
+async def test_a_device_that_does_not_read_is_cut_off_and_others_keep_going(gateway, app,
+                                                                            store):
+    good = Device(app.app_id, app.client_key)
+    await good.connect(gateway.url)
+    slow = Device(app.app_id, app.client_key)
+    await slow.connect(gateway.url)
+    await slow.close()
+    # A raw client that stops reading: websockets pauses the socket once one message waits.
+    stuck = await connect(gateway.url, subprotocols=[frames.SUBPROTOCOL], max_queue=1,
+                          max_size=None)
+    await stuck.send(frames.encode(Hello(app=app.app_id, rid=slow.registration_id,
+                                         token=slow.token)))
+    big = Message(title="x", body="😀" * 4096)
+    frame = frames.encode(Push(mid="big", task="big", msg=frames.message_map(big)))
+    small = frames.encode(Push(mid="small", task="small", msg={"title": "hi"}))
+    for n in range(400):
+        entries = [(gateway.node, encode_internal(NodeDelivery(
+            app.app_id, f"big{n}", f"big{n}", frame, [slow.registration_id], push_flag=1)))]
+        if n % 100 == 0:
+            entries.append((gateway.node, encode_internal(NodeDelivery(
+                app.app_id, f"s{n}", f"s{n}", small.replace(b"small", f"s{n:04}".encode()),
+                [good.registration_id], push_flag=1))))
+        await store.send_to_nodes(entries)
+
+    async def cut_off() -> bool:
+        return metric(scrape(gateway.metrics_port), "herald_gateway_disconnects_total",
+                      reason="slow_reader") == 1
+
+    await eventually_async(cut_off, 30, "the slow reader to be disconnected")
+    assert len(await good.wait_for(4, 10)) == 4
+    text = scrape(gateway.metrics_port)
+    assert metric(text, "herald_gateway_fallbacks_total", reason="slow_reader") > 0
+    assert metric(text, "herald_gateway_connections") == 1
+    await good.close()
+    await stuck.close()
