@@ -199,3 +199,21 @@ async def test_login_on_another_node_closes_the_first(logdir, uid, app):
     finally:
         for role in (node_a, node_b):
             await role.stop()
+
+
+async def test_pass_through_message_and_click(pipeline, producer, app, events, uid):
+    ports, _ = pipeline
+    device = Device(app.app_id, app.client_key)
+    await device.connect(f"ws://127.0.0.1:{ports.gateway}")
+    task = f"data-{uid}"
+    request = {"task_id": task, "app_id": app.app_id, "registration_ids": [device.registration_id],
+               "message": {"kind": "data", "data": {"sync": 1, "etag": "abc"}}}
+    await producer.send_and_wait(topics.REQUESTS, json.dumps(request).encode())
+    (received,) = await device.wait_for(1, 20)
+    assert received.msg == {"kind": "data", "data": {"sync": 1, "etag": "abc"}}
+    await device.click(received.mid)
+    clicked = await eventually(lambda: [e for e in events_of(events, task)
+                                        if e.stage == "clicked"], 20, "the clicked event")
+    assert (clicked[0].registration_id, clicked[0].channel) == (device.registration_id, "online")
+    assert metric(scrape(ports.gateway_metrics), "herald_gateway_clicks_total") == 1
+    await device.close()

@@ -74,6 +74,7 @@ async def push_to(store: RedisStore, node: str, app: str, rids: list[str], task:
     ([raw_hello("a:b", "r", "1.x")], CloseCode.BAD_FRAME, "'app'"),
     ([raw_hello("no-such-app", "r", "1.x")], CloseCode.AUTH_FAILED, "unknown app"),
     ([], CloseCode.HELLO_EXPECTED, "no HELLO in time"),
+    ([b"\x00" * (16 * 1024 + 1)], CloseCode.MESSAGE_TOO_BIG, ""),
 ])
 async def test_bad_first_frames_close_with_a_code(gateway, messages, code, reason):
     got_code, got_reason = await close_of(gateway.url, *messages)
@@ -108,6 +109,10 @@ async def test_registration_gives_a_token_that_only_proves_that_device(gateway, 
     assert refused.value.code == CloseCode.AUTH_FAILED
     assert "does not match" in refused.value.reason
 
+    # The same registration id under another app, or a token of another app: refused.
+    other_app = tokens.sign(b"other app's secret", "other-app", rid, int(time.time()) + 60)
+    code, reason = await close_of(gateway.url, raw_hello(app.app_id, rid, other_app))
+    assert (code, reason) == (CloseCode.AUTH_FAILED, "token does not match this app and device")
     expired = tokens.sign(app.device_secret.encode(), app.app_id, rid, int(time.time()) - 1)
     code, reason = await close_of(gateway.url, raw_hello(app.app_id, rid, expired))
     assert (code, reason) == (CloseCode.AUTH_FAILED, "token expired")
@@ -118,7 +123,7 @@ async def test_registration_gives_a_token_that_only_proves_that_device(gateway, 
     assert (code, reason) == (CloseCode.AUTH_FAILED, "client key does not match the app")
 
     text = scrape(gateway.metrics_port)
-    assert metric(text, "herald_gateway_auth_failures_total", reason="bad_token") == 2
+    assert metric(text, "herald_gateway_auth_failures_total", reason="bad_token") == 3
     assert metric(text, "herald_gateway_auth_failures_total", reason="expired_token") == 1
     assert metric(text, "herald_gateway_auth_failures_total", reason="bad_client_key") == 1
     assert metric(text, "herald_gateway_registrations_total") == 2
