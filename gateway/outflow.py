@@ -63,21 +63,30 @@ class Outflow:
             await self.flush()
 
     async def flush(self) -> None:
-        """Publish everything buffered now and wait until Kafka has it."""
+        """Publish everything buffered now and wait until Kafka has it; what Kafka refuses is
+        counted and logged (the node keeps serving)."""
         events, self._events = self._events, []
         fallbacks, self._fallbacks = self._fallbacks, {}
-        futures = []
-        for event in events:
-            futures.append(await self._bus.publish(topics.EVENTS, encode_event(event),
-                                                   key=event.task_id.encode()))
+        records = [(topics.EVENTS, encode_event(e), e.task_id) for e in events]
         for (app_id, task_id, msg_id, reason), (pending, rids) in fallbacks.items():
             record = Fallback(app_id=app_id, task_id=task_id, msg_id=msg_id,
                               frame=pending.frame, registration_ids=rids,
                               push_flag=pending.push_flag, expires_at_ms=pending.expires_at_ms,
                               reason=reason, node=self._node)
-            futures.append(await self._bus.publish(topics.FALLBACK, encode_internal(record),
-                                                   key=task_id.encode()))
-        for outcome in await asyncio.gather(*futures, return_exceptions=True):
+            records.append((topics.FALLBACK, encode_internal(record), task_id))
+        sent: list[tuple[str, str, asyncio.Future[object]]] = []
+        for topic, value, task_id in records:
+            try:
+                sent.append((topic, task_id,
+                             await self._bus.publish(topic, value, key=task_id.encode())))
+            except Exception as exc:
+                self._lost(topic, task_id, exc)
+        outcomes = await asyncio.gather(*(f for _, _, f in sent), return_exceptions=True)
+        for (topic, task_id, _), outcome in zip(sent, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                metrics.OUTFLOW_ERRORS.inc()
-                log.error("kafka refused a record; it is lost", error=repr(outcome))
+                self._lost(topic, task_id, outcome)
+
+    def _lost(self, topic: str, task_id: str, exc: BaseException) -> None:
+        metrics.OUTFLOW_ERRORS.inc()
+        log.error("kafka refused a record; it is lost", topic=topic, task_id=task_id,
+                  error=repr(exc))

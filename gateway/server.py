@@ -18,6 +18,7 @@ from gateway.auth import Authenticator, AuthFailed
 from gateway.link import Link, LinkClosed, SlowReader
 from gateway.outflow import Outflow
 from gateway.session import Pending, Session
+from herald.backoff import Backoff
 from herald.bus import Bus
 from herald.settings import GatewaySettings
 from herald.store import Held, Store
@@ -93,6 +94,7 @@ class Gateway:
         self._loops: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
         self._draining = False
+        self._backoff = Backoff(base_s=0.05, cap_s=2.0)
 
     @property
     def connected(self) -> int:
@@ -398,8 +400,18 @@ class Gateway:
     # Background loops
 
     async def _read_inbox(self, after: bytes) -> None:
+        failures = 0
         while True:
-            entries = await self._store.read_inbox(self.node, after, block_ms=1000, count=256)
+            try:
+                entries = await self._store.read_inbox(self.node, after, block_ms=1000,
+                                                       count=256)
+                failures = 0
+            except Exception:
+                # Redis restarting or a reset connection: wait and read on from the same id.
+                failures += 1
+                log.exception("inbox read failed; retrying", attempt=failures)
+                await asyncio.sleep(self._backoff.delay(failures))
+                continue
             for entry_id, raw in entries:
                 after = entry_id
                 try:
@@ -433,7 +445,10 @@ class Gateway:
     async def _beat(self) -> None:
         """Keep this node's liveness key alive, so the router trusts its presence entries."""
         while not self._draining:
-            await self._store.node_beat(self.node, keys.NODE_ALIVE_TTL_MS)
+            try:
+                await self._store.node_beat(self.node, keys.NODE_ALIVE_TTL_MS)
+            except Exception:
+                log.exception("liveness beat failed; the router may treat this node as dead")
             await asyncio.sleep(keys.NODE_ALIVE_TTL_MS / 3000)
 
     async def _sweep(self) -> None:
@@ -452,8 +467,12 @@ class Gateway:
                     alive.append(conn)
             for start in range(0, len(alive), _REFRESH_CHUNK):
                 chunk = alive[start:start + _REFRESH_CHUNK]
-                kept = await self._store.refresh_presence([c.session.held for c in chunk],
-                                                          keys.PRESENCE_TTL_S)
+                try:
+                    kept = await self._store.refresh_presence([c.session.held for c in chunk],
+                                                              keys.PRESENCE_TTL_S)
+                except Exception:
+                    log.exception("presence refresh failed; the next sweep tries again")
+                    break
                 for conn, ok in zip(chunk, kept, strict=True):
                     if not ok:
                         self._replace(conn)
