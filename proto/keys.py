@@ -61,3 +61,85 @@ def node_inbox(node: str) -> str:
 def node_alive(node: str) -> str:
     """Exists while the node runs (renewed every second, ``NODE_ALIVE_TTL_MS``)."""
     return f"{PREFIX}:node:{{{node}}}:alive"
+
+
+def credentials(app_id: str, vendor: str) -> str:
+    """JSON object of the app's credentials for ``vendor`` (string values; secrets)."""
+    return f"{PREFIX}:app:{{{app_id}}}:credentials:{vendor}"
+
+
+def daily_quota(app_id: str, vendor: str, day: str) -> str:
+    """Counter of the devices the app sent to through ``vendor`` on ``day`` (YYYY-MM-DD)."""
+    return f"{PREFIX}:app:{{{app_id}}}:quota:{vendor}:{day}"
+
+
+# Audiences (``herald.redis_audience``). Every key is hash-tagged by the app alone, so that the
+# set operations that resolve an audience (SINTERSTORE, SUNIONSTORE, SDIFFSTORE) find all of an
+# app's sets in one Redis Cluster slot, and no key names another app. Account ids and attribute
+# names cannot contain ':', so a key ending in one of them never reads as another key.
+
+
+def all_accounts(app_id: str) -> str:
+    """Set of the app's known accounts: imported, tagged, given attributes, or seen on a device."""
+    return f"{PREFIX}:{{{app_id}}}:accounts"
+
+
+def all_devices(app_id: str) -> str:
+    """Set of the app's registration ids."""
+    return f"{PREFIX}:{{{app_id}}}:devices"
+
+
+def account_tags(app_id: str, account_id: str) -> str:
+    """Set of the tags of an account."""
+    return f"{PREFIX}:{{{app_id}}}:account-tags:{account_id}"
+
+
+def tag(app_id: str, name: str) -> str:
+    """Set of the accounts that carry the tag ``name`` (any printable text, last in the key)."""
+    return f"{PREFIX}:{{{app_id}}}:tag:{name}"
+
+
+def attribute_names(app_id: str) -> str:
+    """Set of the attribute names the app declared."""
+    return f"{PREFIX}:{{{app_id}}}:attributes"
+
+
+def account_attributes(app_id: str, account_id: str) -> str:
+    """Hash of an account's attribute values by name."""
+    return f"{PREFIX}:{{{app_id}}}:account-attributes:{account_id}"
+
+
+def attribute(app_id: str, name: str, value: str) -> str:
+    """Set of the accounts whose attribute ``name`` is ``value``."""
+    return f"{PREFIX}:{{{app_id}}}:attribute:{name}:{value}"
+
+
+def auto_tag(app_id: str, kind: str, value: str) -> str:
+    """Set of the registration ids whose automatic tag ``kind`` (platform, ...) is ``value``."""
+    return f"{PREFIX}:{{{app_id}}}:auto:{kind}:{value}"
+
+
+def device_auto_tags(app_id: str, rid: str) -> str:
+    """Hash of the automatic tags a device is indexed under, by kind: where to remove it from
+    when its data changes."""
+    return f"{PREFIX}:{{{app_id}}}:device-auto:{rid}"
+
+
+def first_seen(app_id: str) -> str:
+    """Sorted set of registration ids by the earliest time (ms) a device was seen."""
+    return f"{PREFIX}:{{{app_id}}}:first-seen"
+
+
+def last_seen(app_id: str) -> str:
+    """Sorted set of registration ids by the latest time (ms) a device was seen."""
+    return f"{PREFIX}:{{{app_id}}}:last-seen"
+
+
+def audience(app_id: str, token: str) -> str:
+    """Temporary set of a resolved audience's members (accounts or registration ids)."""
+    return f"{PREFIX}:{{{app_id}}}:audience:{token}"
+
+
+def audience_devices(app_id: str, token: str) -> str:
+    """Temporary set of the devices a resolved audience of accounts is narrowed to."""
+    return f"{PREFIX}:{{{app_id}}}:audience:{token}:devices"
