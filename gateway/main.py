@@ -8,6 +8,7 @@ from gateway.server import Gateway
 from herald import logs, metrics
 from herald.kafka_bus import KafkaBus
 from herald.redis_store import RedisStore
+from herald.runtime import bounded
 from herald.settings import GatewaySettings
 
 
@@ -26,8 +27,8 @@ async def main(stop: asyncio.Event) -> None:
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     log.info("draining", connected=gateway.connected)
-    await gateway.drain()
+    await bounded(gateway.drain(), settings.drain_grace_s + 30, "drain")
     stopping.cancel()
-    await bus.stop()
-    await store.close()
+    await bounded(bus.stop(), 10, "kafka")
+    await bounded(store.close(), 5, "redis")
     log.info("stopped")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from herald.settings import (
     CommonSettings,
@@ -32,11 +33,24 @@ def _parser() -> argparse.ArgumentParser:
     vendor = roles.add_parser("vendor", help="vendor channel sender", formatter_class=fmt,
                               description="Send offline pushes through one vendor channel.",
                               epilog=describe(VendorSettings))
-    vendor.add_argument("name", help="vendor channel, e.g. sandbox")
+    vendor.add_argument("name", help="vendor channel: sandbox, apns, fcm, huawei, honor, "
+                        "harmony, xiaomi, oppo, vivo or meizu")
     app = roles.add_parser("app", help="create an app (prints its credentials as JSON)",
                            formatter_class=fmt, epilog=describe(CommonSettings))
     app.add_argument("action", choices=["create"])
     app.add_argument("app_id", help="1-64 characters of A-Z a-z 0-9 _ . -")
+    creds = roles.add_parser(
+        "credentials", help="store an app's credentials for a vendor channel",
+        formatter_class=fmt, epilog=describe(CommonSettings),
+        description="Store (or replace: rotate) an app's credentials for one vendor channel. "
+                    "FILE is a JSON object of the vendor's fields (an FCM or HarmonyOS service "
+                    "account file as downloaded; see the vendor's module for the others); "
+                    "they are checked before they are stored. Senders use them within "
+                    "HERALD_CREDENTIALS_TTL_S, without a restart. Values are never printed.")
+    creds.add_argument("action", choices=["set"])
+    creds.add_argument("app_id", help="an app created with `herald app create`")
+    creds.add_argument("vendor", help="vendor channel, e.g. apns, fcm, huawei")
+    creds.add_argument("--file", required=True, help="JSON file of the credentials; - = stdin")
     return parser
 
 
@@ -61,6 +75,47 @@ async def _create_app(app_id: str) -> int:
     return 0
 
 
+def _read_credentials(path: str) -> dict[str, str]:
+    """The flat string mapping in the JSON file ``path``: other scalars as their JSON text
+    (``true``, ``3``), so that a vendor's key file can be stored as downloaded."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        loaded = json.loads(text)
+    except ValueError:
+        raise ValueError("the file is not JSON") from None
+    if not isinstance(loaded, dict):
+        raise ValueError("the file must hold a JSON object")
+    fields: dict[str, str] = {}
+    for key, value in loaded.items():
+        if isinstance(value, dict | list):
+            raise ValueError(f"field {key!r} must be a string, number or boolean")
+        fields[key] = value if isinstance(value, str) else json.dumps(value)
+    return fields
+
+
+async def _set_credentials(app_id: str, vendor: str, path: str) -> int:
+    from herald.redis_store import RedisStore
+    from vendors.main import check_credentials
+
+    try:
+        credentials = _read_credentials(path)
+        check_credentials(vendor, credentials)
+    except (OSError, ValueError) as exc:
+        # ValueErrors name the field, never its value.
+        print(f"herald credentials: {exc}", file=sys.stderr)
+        return 2
+    store = RedisStore(CommonSettings().redis_url)
+    try:
+        if await store.get_app(app_id) is None:
+            print(f"herald credentials: no app {app_id!r}", file=sys.stderr)
+            return 1
+        await store.put_credentials(app_id, vendor, credentials)
+    finally:
+        await store.close()
+    print(json.dumps({"app_id": app_id, "vendor": vendor, "fields": sorted(credentials)}))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse the command line and run the chosen role."""
     args = _parser().parse_args(argv)
@@ -68,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if args.role == "app":
         sys.exit(asyncio.run(_create_app(args.app_id)))
+    if args.role == "credentials":
+        sys.exit(asyncio.run(_set_credentials(args.app_id, args.vendor, args.file)))
     if args.role == "gateway":
         from gateway.main import main as role
         run(role)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import redis.asyncio as redis
@@ -253,6 +253,60 @@ class RedisStore:
         """See ``Store.inbox_remove``."""
         if msg_ids:
             await self._redis.zrem(keys.inbox(app_id, registration_id), *msg_ids)
+
+    # Vendor credentials, tokens and quotas
+
+    async def put_credentials(self, app_id: str, vendor: str,
+                              credentials: Mapping[str, str]) -> None:
+        """See ``Store.put_credentials``: one JSON string, replaced whole."""
+        await self._redis.set(keys.credentials(app_id, vendor),
+                              msgspec.json.encode(dict(credentials)))
+
+    async def get_credentials(self, app_id: str, vendor: str) -> dict[str, str] | None:
+        """See ``Store.get_credentials``."""
+        raw = await self._redis.get(keys.credentials(app_id, vendor))
+        if raw is None:
+            return None
+        try:
+            return msgspec.json.decode(raw, type=dict[str, str])
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            # The message would quote the stored value: name the problem only.
+            raise DecodeError(f"stored {vendor} credentials of {app_id} are not a flat "
+                              f"string mapping") from None
+
+    async def forget_vendor_token(self, app_id: str, registration_id: str, token: str) -> bool:
+        """See ``Store.forget_vendor_token``: WATCH, compare, write in MULTI; a record changed
+        in between (a new registration) is read again."""
+        key = keys.device(app_id, registration_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    record = _parse_record(await pipe.get(key))
+                    if record is None or not token or record.vendor_token != token:
+                        await pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.set(key, encode_internal(_replace(record, vendor="", vendor_token="")))
+                    await pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    async def take_daily_quota(self, app_id: str, vendor: str, day: str, amount: int,
+                               limit: int) -> bool:
+        """See ``Store.take_daily_quota``: one script checks and counts atomically; the
+        counter outlives its day by one (a day in any time zone ends within two days)."""
+        script = """
+        local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
+        redis.call('INCRBY', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+        return 1
+        """
+        taken = await self._redis.eval(script, 1, keys.daily_quota(app_id, vendor, day),
+                                       amount, limit, 2 * 86400)
+        return bool(taken)
 
 
 def _replace(record: DeviceRecord, **changes: str) -> DeviceRecord:

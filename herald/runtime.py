@@ -32,6 +32,16 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         sys.exit(1)
 
 
+async def bounded(step: Awaitable[object], seconds: float, what: str) -> None:
+    """Await a shutdown step, giving up after ``seconds`` (logged) so that a stuck broker or
+    socket never keeps a stopping role alive until its supervisor kills it."""
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        structlog.get_logger().warning("shutdown step timed out", step=what, seconds=seconds)
+
+
 async def dead_letter(bus: Bus, record: Record, reason: str) -> asyncio.Future[object]:
     """Publish ``record`` unchanged to the dead-letter topic, with its reason and origin."""
     source = f"{record.topic}/{record.partition}/{record.offset}".encode()

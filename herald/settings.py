@@ -71,6 +71,30 @@ class VendorSettings(CommonSettings):
     backoff_base_s: float = Field(0.2, description="First retry delay (doubles per attempt).")
     backoff_max_s: float = Field(10.0, description="Largest retry delay.")
     concurrency: int = Field(64, description="Vendor requests in flight at once.")
+    vendor_url: str = Field("", description="Base URL of the vendor's push API (empty: the "
+                            "vendor's production host); tests point it at a fake.")
+    vendor_auth_url: str = Field("", description="Token endpoint of Huawei and Honor (empty: "
+                                 "the vendor's); FCM and HarmonyOS take token_uri from the "
+                                 "app's credentials.")
+    vendor_sandbox_url: str = Field("", description="APNs host of development credentials "
+                                    "(empty: Apple's sandbox host).")
+    vendor_ca_file: str = Field("", description="PEM file of the CAs to trust for vendor TLS "
+                                "instead of the system's (empty: the system's).")
+    credentials_ttl_s: float = Field(30.0, description="How long an app's credentials are "
+                                     "reused before they are read again: rotation delay.")
+    rate_limit_max_wait_s: float = Field(30.0, description="Longest wait a vendor's "
+                                         "Retry-After or quota may impose; a longer one parks "
+                                         "the job in the dead-letter topic.")
+    vendor_rps: float = Field(0.0, description="Requests per second to the vendor from this "
+                              "process; 0 = no limit.")
+    app_rps: float = Field(0.0, description="Requests per second per app from this process; "
+                           "0 = no limit.")
+    app_daily_quota: int = Field(0, description="Devices per app and day through this vendor, "
+                                 "counted in Redis across senders; 0 = no limit.")
+    app_limits: dict[str, dict[str, float]] = Field(
+        {}, description='Per-app overrides, JSON: {"app": {"rps": 5, "daily_quota": 10000}}.')
+    quota_utc_offset_h: float = Field(8.0, description="UTC offset of the day a daily quota "
+                                      "counts (8: China, where vendors reset their quotas).")
 
 
 def describe(settings: type[BaseSettings]) -> str:

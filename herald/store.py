@@ -6,7 +6,7 @@ SQLite. Roles depend on this protocol only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,3 +126,22 @@ class Store(Protocol):
     async def inbox_remove(self, app_id: str, registration_id: str,
                            msg_ids: Sequence[str]) -> None:
         """Remove delivered messages from the device's inbox."""
+
+    # Vendor credentials, tokens and quotas
+
+    async def put_credentials(self, app_id: str, vendor: str,
+                              credentials: Mapping[str, str]) -> None:
+        """Create or replace the app's credentials for ``vendor`` (a flat string mapping)."""
+
+    async def get_credentials(self, app_id: str, vendor: str) -> dict[str, str] | None:
+        """The app's credentials for ``vendor``, or None if none are stored. Raises
+        ``proto.errors.DecodeError`` if the stored value is not a flat string mapping."""
+
+    async def forget_vendor_token(self, app_id: str, registration_id: str, token: str) -> bool:
+        """Clear the device's vendor and vendor token if its record still holds ``token`` (a
+        device that registered a new token meanwhile keeps it); whether it was cleared."""
+
+    async def take_daily_quota(self, app_id: str, vendor: str, day: str, amount: int,
+                               limit: int) -> bool:
+        """Count ``amount`` against the app's ``limit`` for ``vendor`` on ``day``, shared by
+        every sender; False, counting nothing, if that would pass the limit."""

@@ -54,6 +54,20 @@ class Reason(StrEnum):
     EXPIRED = "expired"
     #: The device's offline inbox was full and this push was the oldest.
     INBOX_EVICTED = "inbox_evicted"
+    #: The app has no credentials for the device's vendor channel.
+    NO_CREDENTIALS = "no_credentials"
+    #: The vendor refused the app's credentials, even after a refresh.
+    AUTH = "auth"
+    #: The vendor refused the request itself.
+    REJECTED = "rejected"
+    #: The payload built for the vendor exceeds its limit.
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    #: The vendor kept asking to slow down beyond the longest wait honoured.
+    RATE_LIMITED = "rate_limited"
+    #: The app's or the vendor's daily quota is spent.
+    QUOTA_EXCEEDED = "quota_exceeded"
+    #: The vendor cannot do what was asked (a message kind, a revoke).
+    NOT_SUPPORTED = "not_supported"
 
 
 class Channel(StrEnum):

@@ -8,6 +8,7 @@ import os
 from herald import logs, metrics
 from herald.kafka_bus import KafkaBus
 from herald.redis_store import RedisStore
+from herald.runtime import bounded
 from herald.settings import RouterSettings
 from router.service import Router
 
@@ -23,6 +24,6 @@ async def main(stop: asyncio.Event) -> None:
     await bus.start()
     log.info("router started")
     await Router(settings, store, bus).run(stop)
-    await bus.stop()
-    await store.close()
+    await bounded(bus.stop(), 10, "kafka")
+    await bounded(store.close(), 5, "redis")
     log.info("stopped")

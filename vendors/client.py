@@ -4,9 +4,15 @@ A client module (``vendors/<vendor>.py``) holds: a ``Credentials`` dataclass par
 app's stored credential mapping (``from_mapping`` raises ``ValueError`` naming a missing or bad
 field), a pure ``build_payload`` that maps ``proto.message.Message`` to the vendor's JSON (its
 docstring states what the vendor cannot carry and the rule by which it is dropped), and a client
-class implementing ``VendorClient``. Clients keep their own auth tokens (OAuth access tokens,
-JWTs) per app, refresh them before expiry, and on an auth refusal refresh once and retry once
-before raising ``AuthError``.
+class implementing ``VendorClient``. ``send`` turns bad credentials into ``AuthError``
+(``vendors.common.parse_credentials``). Clients keep their own auth tokens (OAuth access
+tokens, JWTs) per app (``vendors.tokens.TokenCache``), refresh them before expiry, and on an
+auth refusal refresh once and retry once before raising ``AuthError``.
+
+Clients derive from ``BaseClient``, which gives the contract's defaults: credentials needed, no
+revoke. A vendor with a revoke API (Huawei, HarmonyOS) sets ``can_revoke`` and overrides
+``revoke``; elsewhere ``revoke`` raises ``NotSupportedError``, so that the recall flow records
+the recall as not possible for that channel.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proto.envelopes import VendorJob
+from vendors.errors import NotSupportedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +30,16 @@ class TargetResult:
     """Outcome for one device of a job: ``error`` is empty on success, else the vendor's reason.
 
     ``token_invalid`` marks a token the vendor says is not (or no longer) registered: the
-    sender removes it from the device record.
+    sender removes it from the device record. ``retriable`` marks a device whose own request
+    failed for a passing reason (429, 5xx, timeout) in a job whose other devices went through:
+    a client that fans a job out (APNs, FCM) reports it so, and the sender sends again to that
+    device alone instead of failing it or sending the whole job twice.
     """
 
     registration_id: str
     error: str = ""
     token_invalid: bool = False
+    retriable: bool = False
 
 
 class VendorClient(Protocol):
@@ -38,9 +49,31 @@ class VendorClient(Protocol):
     name: str
     #: Tokens one request may carry (1 for vendors without batch sends).
     max_batch: int
+    #: Whether ``send`` needs the app's stored credentials (only the sandbox does without).
+    needs_credentials: bool
+    #: Whether ``revoke`` can withdraw a sent notification (the vendor has a revoke API).
+    can_revoke: bool
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """Send ``job`` with the app's credentials and report per device, in target order."""
 
+    async def revoke(self, job: VendorJob, credentials: Mapping[str, str]) -> None:
+        """Withdraw the notification ``job`` sent from its targets' devices, where it is not
+        delivered yet or shown and not opened. ``job`` is the job as it was sent (its msg_id
+        and message name the notification the way ``send`` named it). Raises
+        ``NotSupportedError`` when ``can_revoke`` is False, ``VendorError`` if it failed."""
+
     async def close(self) -> None:
         """Release connections."""
+
+
+class BaseClient:
+    """The contract's defaults for a vendor client: it needs credentials and cannot revoke."""
+
+    name = ""
+    needs_credentials = True
+    can_revoke = False
+
+    async def revoke(self, job: VendorJob, credentials: Mapping[str, str]) -> None:
+        """See ``VendorClient.revoke``: this vendor has no revoke API."""
+        raise NotSupportedError(f"{self.name} has no API to revoke a sent notification")

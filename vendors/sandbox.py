@@ -15,7 +15,7 @@ import httpx
 import msgspec
 
 from proto.envelopes import VendorJob
-from vendors.client import TargetResult
+from vendors.client import BaseClient, TargetResult
 from vendors.errors import RejectedError, TransientError
 from vendors.http import call
 
@@ -32,11 +32,12 @@ class _Response(msgspec.Struct):
 _response = msgspec.json.Decoder(_Response)
 
 
-class SandboxClient:
-    """``VendorClient`` for the sandbox channel."""
+class SandboxClient(BaseClient):
+    """``VendorClient`` for the sandbox channel: no credentials, no revoke."""
 
     name = "sandbox"
     max_batch = 1000
+    needs_credentials = False
 
     def __init__(self, url: str, timeout_s: float) -> None:
         self._url = url

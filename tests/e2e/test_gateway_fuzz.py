@@ -23,7 +23,7 @@ CLEAN = {CloseCode.BAD_FRAME, CloseCode.HELLO_EXPECTED, CloseCode.UNSUPPORTED_VE
          CloseCode.UNSUPPORTED_DATA, CloseCode.MESSAGE_TOO_BIG, CloseCode.AUTH_FAILED,
          CloseCode.RATE_LIMITED}
 
-scalars = st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats() | st.text(
+scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(
     max_size=70) | st.binary(max_size=70)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
     st.text(max_size=8) | st.integers(0, 20), inner, max_size=4), max_leaves=12)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from herald.redis_store import RedisStore
 from proto import topics
-from proto.envelopes import VendorJob, VendorTarget, encode_internal
+from proto.envelopes import DeviceRecord, VendorJob, VendorTarget, encode_internal
 from proto.events import decode_event
 from proto.message import Message
-from tests.harness import Role, TopicWatcher, eventually, free_port, metric, scrape
+from tests.harness import (
+    REDIS,
+    Role,
+    TopicWatcher,
+    eventually,
+    eventually_async,
+    free_port,
+    metric,
+    scrape,
+)
 
 
 def _job(task: str, *tokens: str) -> bytes:
@@ -20,7 +30,12 @@ def _stages(watcher: TopicWatcher, task: str) -> list[tuple[str, str, str]]:
     return sorted((e.registration_id, e.stage, e.reason) for e in events if e.task_id == task)
 
 
-async def test_retries_then_outcomes_and_dead_letters(producer, sandbox, logdir, uid):
+async def test_retries_then_outcomes_and_dead_letters(producer, redis_client, sandbox, logdir,
+                                                      uid):
+    store = RedisStore(REDIS)
+    await store.put_device("app", f"rid-bad-{uid}",
+                           DeviceRecord(platform="android", vendor="sandbox",
+                                        vendor_token=f"bad-{uid}"))
     events = await TopicWatcher(topics.EVENTS).start()
     dead = await TopicWatcher(topics.DEADLETTER).start()
     metrics_port = free_port()
@@ -40,6 +55,13 @@ async def test_retries_then_outcomes_and_dead_letters(producer, sandbox, logdir,
             (f"rid-bad-{uid}", "failed", "token_invalid"), (f"rid-ok-{uid}", "sent", "")]
         assert len([r for r in sandbox.requests if r["task_id"] == retried]) == 3
 
+        async def token_forgotten() -> bool:
+            record = await store.get_device("app", f"rid-bad-{uid}")
+            return record == DeviceRecord(platform="android")
+
+        # The invalid token is removed from its device, which then has no vendor channel.
+        await eventually_async(token_forgotten, 10, "the invalid token to be removed")
+
         # Failing every attempt: the job is parked with its reason, every device failed.
         sandbox.statuses = [500, 500, 500]
         parked = f"park-{uid}"
@@ -54,7 +76,8 @@ async def test_retries_then_outcomes_and_dead_letters(producer, sandbox, logdir,
             (f"rid-y-{uid}", "sent", "")]
         reasons = await eventually(lambda: len(dead.records) >= 2 and [
             dict(r.headers)[topics.DL_REASON].decode() for r in dead.records], 20, "dead letters")
-        assert reasons[0] == "vendor kept failing"
+        assert reasons[0].startswith("vendor_error: HTTP 500")
+        assert reasons[0].endswith("(after 3 attempts)")
         assert reasons[1].startswith("invalid vendor job")
 
         text = scrape(metrics_port)
@@ -62,8 +85,14 @@ async def test_retries_then_outcomes_and_dead_letters(producer, sandbox, logdir,
         assert metric(text, "herald_vendor_dead_letters_total", vendor="sandbox") == 2
         assert metric(text, "herald_vendor_sends_total", vendor="sandbox",
                       result="token_invalid") == 1
+        assert metric(text, "herald_vendor_tokens_invalidated_total", vendor="sandbox") == 1
+        assert metric(text, "herald_vendor_requests_total", vendor="sandbox", app="app",
+                      result="TransientError") == 4
+        assert metric(text, "herald_vendor_rate_limit_waits_total", vendor="sandbox",
+                      source="vendor") == 1
     finally:
         code = await sender.stop()
         await events.stop()
         await dead.stop()
+        await store.close()
     assert code == 0

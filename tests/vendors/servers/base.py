@@ -1,7 +1,9 @@
 """Running a fake vendor server (an ASGI app) on hypercorn in the test's event loop.
 
 ``serve(app, tls=True)`` also makes a throwaway self-signed certificate and offers HTTP/2 by
-ALPN, as APNs does; the client trusts it through the returned ``ssl.SSLContext``.
+ALPN, as APNs does; a client in the test trusts it through the returned ``ssl.SSLContext``, a
+sender process through the certificate file (``HERALD_VENDOR_CA_FILE=served.ca_file``), which
+exists while the server runs.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from tests.harness import free_port
 
 @dataclass(frozen=True)
 class Served:
-    """Where a fake server listens, and the SSL context that trusts it (None without TLS)."""
+    """Where a fake server listens, and the SSL context that trusts it (False without TLS)."""
 
     url: str
     verify: ssl.SSLContext | bool
+    #: The server's self-signed certificate (PEM), "" without TLS.
+    ca_file: str = ""
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
@@ -62,12 +66,14 @@ async def serve(app: object, *, tls: bool = False) -> AsyncIterator[Served]:
     config.accesslog = None
     config.errorlog = None
     verify: ssl.SSLContext | bool = False
+    ca_file = ""
     with tempfile.TemporaryDirectory() as folder:
         if tls:
             cert, key = _self_signed(Path(folder))
             config.certfile, config.keyfile = str(cert), str(key)
             config.alpn_protocols = ["h2", "http/1.1"]
             verify = ssl.create_default_context(cafile=str(cert))
+            ca_file = str(cert)
         stop = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
             hypercorn_serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
@@ -85,7 +91,7 @@ async def serve(app: object, *, tls: bool = False) -> AsyncIterator[Served]:
             stop.set()
             raise RuntimeError(f"fake vendor server did not start on port {port}")
         try:
-            yield Served(f"{scheme}://127.0.0.1:{port}", verify)
+            yield Served(f"{scheme}://127.0.0.1:{port}", verify, ca_file)
         finally:
             stop.set()
             await task
