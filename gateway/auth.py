@@ -79,6 +79,7 @@ class Authenticator:
         record = _merged(msgspec.structs.replace(base, platform=frame.platform or base.platform),
                          frame)
         await self._store.put_device(frame.app, rid, record)
+        await self._store.observe_device(frame.app, rid, record, now_ms())
         exp = int(self._clock()) + self._token_ttl_s
         return Registered(rid=rid, token=tokens.sign(app.device_secret.encode(), frame.app, rid,
                                                      exp), exp=exp)
@@ -100,6 +101,14 @@ class Authenticator:
             if updated != record:
                 await self._store.put_device(frame.app, frame.rid, updated)
 
+
+
+async def observe(store: Store, app_id: str, registration_id: str) -> None:
+    """Record that the device was seen now: its automatic tags and last-seen time, which
+    lifecycle audiences ("active within N days") read."""
+    record = await store.get_device(app_id, registration_id)
+    if record is not None:
+        await store.observe_device(app_id, registration_id, record, now_ms())
 
 
 def _merged(record: DeviceRecord, frame: Register | Hello) -> DeviceRecord:

@@ -14,7 +14,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from gateway import metrics
-from gateway.auth import Authenticator, AuthFailed
+from gateway.auth import Authenticator, AuthFailed, observe
 from gateway.link import Link, LinkClosed, SlowReader
 from gateway.outflow import Outflow
 from gateway.session import Pending, Session
@@ -224,6 +224,7 @@ class Gateway:
             self._spawn(self._store.send_to_nodes([(previous.node, encode_internal(kick))]))
         conn.link.write(frames.encode(Welcome(epoch=epoch, hb=self.settings.heartbeat_s,
                                               node=self.node)))
+        self._spawn(observe(self._store, hello.app, hello.rid))
         log.info("device connected", app_id=hello.app, registration_id=hello.rid, epoch=epoch)
         await self._drain_offline_inbox(conn)
         return conn

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import msgspec
 import redis.asyncio as redis
 
+from herald.redis_audience import RedisAudience
 from herald.store import DeviceState, Held, Presence, Stored
 from proto import keys
 from proto.envelopes import (
@@ -75,15 +76,16 @@ def _parse_record(raw: bytes | None) -> DeviceRecord | None:
         return None
 
 
-class RedisStore:
-    """Redis implementation of ``herald.store.Store``."""
+class RedisStore(RedisAudience):
+    """Redis implementation of ``herald.store.Store``; the audience half is ``RedisAudience``
+    on the same connection pool."""
 
     def __init__(self, url: str, max_connections: int = 64) -> None:
         # A blocking pool makes a burst (a reconnect storm) queue for connections instead of
         # failing once the pool is exhausted.
         pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
                                                      timeout=30)
-        self._redis = redis.Redis(connection_pool=pool)
+        super().__init__(redis.Redis(connection_pool=pool))
         self._connect = self._redis.register_script(_CONNECT)
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)
@@ -124,6 +126,7 @@ class RedisStore:
                 pipe.srem(keys.account(app_id, record.account), registration_id)
             if account:
                 pipe.sadd(keys.account(app_id, account), registration_id)
+                pipe.sadd(keys.all_accounts(app_id), account)
             pipe.set(keys.device(app_id, registration_id),
                      encode_internal(_replace(record, account=account)))
             await pipe.execute()

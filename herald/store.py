@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from herald.audience_store import AudienceStore
 from proto.envelopes import AppRecord, DeviceRecord
 
 
@@ -47,8 +48,9 @@ class Stored:
     frame: bytes
 
 
-class Store(Protocol):
-    """Apps, devices, presence, node inboxes and offline inboxes."""
+class Store(AudienceStore, Protocol):
+    """Apps, devices, presence, node inboxes and offline inboxes, and (from ``AudienceStore``)
+    accounts, tags, attributes and audiences."""
 
     async def ping(self) -> None:
         """Raise if the backend cannot be reached."""

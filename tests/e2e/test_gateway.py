@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from herald.device import Device, Refused
 from herald.redis_store import RedisStore
-from proto import frames, tokens
+from proto import frames, keys, tokens
 from proto.envelopes import NodeDelivery, NodeRecall, encode_internal
 from proto.frames import Ack, CloseCode, Hello, Ping, Pong, Push, Register
 from proto.message import Message
@@ -262,3 +262,17 @@ async def test_a_device_that_does_not_read_is_cut_off_and_others_keep_going(gate
     assert metric(text, "herald_gateway_connections") == 1
     await good.close()
     await stuck.close()
+
+
+async def test_devices_feed_the_audience_indexes(gateway, app, store, redis_client):
+    device = Device(app.app_id, app.client_key, platform="ios", vendor="apns",
+                    vendor_token="ab" * 32)
+    await device.connect(gateway.url)
+    await device.bind("carol")
+    await device.close()
+    rid = device.registration_id
+    assert await store.account_devices(app.app_id, "carol") == [rid]
+    assert await redis_client.sismember(keys.all_devices(app.app_id), rid)
+    assert await redis_client.sismember(keys.all_accounts(app.app_id), "carol")
+    assert await redis_client.sismember(keys.auto_tag(app.app_id, "platform", "ios"), rid)
+    assert await redis_client.zscore(keys.last_seen(app.app_id), rid) is not None
