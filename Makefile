@@ -24,3 +24,4 @@ lint: install
 
 test: install stack lint
 	$(BIN)/pytest
+	PYTHON=$(BIN)/python benchmarks/smoke.sh

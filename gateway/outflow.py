@@ -47,7 +47,7 @@ class Outflow:
         else:
             entry[1].append(held.registration_id)
         metrics.FALLBACKS.labels(reason).inc()
-        log.info("fallback", app_id=held.app_id, task_id=pending.task_id,
+        log.debug("fallback", app_id=held.app_id, task_id=pending.task_id,
                  msg_id=pending.msg_id, registration_id=held.registration_id, reason=reason)
         self._wake.set()
 

@@ -117,6 +117,8 @@ class Gateway:
             compression="deflate" if self.settings.compression else None, ping_interval=None,
             open_timeout=self.settings.hello_timeout_s,
             write_limit=(4 * self.settings.write_low_water, self.settings.write_low_water),
+            # asyncio's default backlog of 100 drops connects in a reconnect storm.
+            backlog=self.settings.listen_backlog,
         )
         log.info("gateway listening", host=self.settings.host, port=self.settings.port)
 
@@ -190,8 +192,8 @@ class Gateway:
         finally:
             if conn.close_reason != Reason.CLOSED:
                 reason = conn.close_reason
-            metrics.DISCONNECTS.labels(reason).inc()
             await self._forget(conn)
+            metrics.DISCONNECTS.labels(reason).inc()
 
     async def _open(self, ws: ServerConnection) -> _Conn:
         try:
@@ -317,8 +319,8 @@ class Gateway:
                                  app_id=held.app_id, msg_id=msg_id,
                                  registration_id=held.registration_id, channel=Channel.ONLINE,
                                  node=self.node, ts_ms=now_ms()))
-        log.info("delivered", app_id=held.app_id, task_id=pending.task_id, msg_id=msg_id,
-                 registration_id=held.registration_id)
+        log.debug("delivered", app_id=held.app_id, task_id=pending.task_id, msg_id=msg_id,
+                  registration_id=held.registration_id)
         return True
 
     def _on_click(self, session: Session, msg_id: str) -> None:

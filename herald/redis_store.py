@@ -201,9 +201,10 @@ class RedisStore(RedisAudience):
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for node, entry in entries:
-                key = keys.node_inbox(node)
-                pipe.xadd(key, {_FIELD: entry}, maxlen=keys.NODE_INBOX_MAXLEN, approximate=True)
-                pipe.expire(key, keys.NODE_INBOX_TTL_S)
+                pipe.xadd(keys.node_inbox(node), {_FIELD: entry},
+                          maxlen=keys.NODE_INBOX_MAXLEN, approximate=True)
+            for node in {node for node, _ in entries}:
+                pipe.expire(keys.node_inbox(node), keys.NODE_INBOX_TTL_S)
             await pipe.execute()
 
     async def inbox_tail(self, node: str) -> bytes:

@@ -47,6 +47,7 @@ class GatewaySettings(CommonSettings):
     max_queue: int = Field(64, description="Frames queued for a slow socket before it is closed.")
     write_low_water: int = Field(64 * 1024,
                                  description="Unsent bytes below which frames go out directly.")
+    listen_backlog: int = Field(4096, description="Pending connects the kernel queues.")
     drain_grace_s: float = Field(2.0,
                                  description="Time a draining node keeps reading its inbox.")
 

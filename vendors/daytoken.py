@@ -12,9 +12,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 
-import httpx
-
 from vendors.client import BaseClient
+from vendors.http import new_client
 from vendors.tokens import Token, TokenCache
 
 #: OPPO's and vivo's auth tokens live a day.
@@ -30,7 +29,7 @@ class DayTokenClient(BaseClient):
                  clock: Callable[[], float]) -> None:
         self._base_url = base_url.rstrip("/")
         self._clock = clock
-        self._http = httpx.AsyncClient(timeout=timeout_s, verify=verify)
+        self._http = new_client(timeout_s=timeout_s, verify=verify)
         self._tokens = TokenCache(clock, TOKEN_MARGIN_S)
 
     @staticmethod

@@ -26,7 +26,7 @@ from proto.message import ClickAction, Message
 from vendors.client import BaseClient
 from vendors.common import crc31, seconds_left
 from vendors.errors import AuthError, PayloadTooLargeError, RejectedError, VendorError
-from vendors.http import call
+from vendors.http import call, new_client
 from vendors.tokens import Token, TokenCache, TokenRefused
 
 #: Tokens one send request may carry.
@@ -147,7 +147,7 @@ class OAuthPushClient(BaseClient):
 
     def __init__(self, vendor: str, auth_url: str, timeout_s: float,
                  verify: ssl.SSLContext | bool, clock: Callable[[], float]) -> None:
-        self._http = httpx.AsyncClient(timeout=timeout_s, verify=verify)
+        self._http = new_client(timeout_s=timeout_s, verify=verify)
         self._vendor = vendor
         self._auth_url = auth_url
         self._clock = clock

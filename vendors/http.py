@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -25,6 +26,19 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+#: Requests in flight to one vendor host per client; every one may keep its connection, since
+#: httpx's default of 20 kept connections made a 64-wide sender reconnect constantly.
+POOL_SIZE = 100
+
+
+def new_client(*, timeout_s: float, verify: ssl.SSLContext | bool = True,
+               http2: bool = False) -> httpx.AsyncClient:
+    """The HTTP client a vendor module uses: pooled for the sender's concurrency."""
+    return httpx.AsyncClient(timeout=timeout_s, verify=verify, http2=http2,
+                             limits=httpx.Limits(max_connections=POOL_SIZE,
+                                                 max_keepalive_connections=POOL_SIZE))
 
 
 async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:

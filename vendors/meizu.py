@@ -80,7 +80,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 
 from proto.envelopes import VendorJob
@@ -102,7 +101,7 @@ from vendors.errors import (
     TransientError,
     VendorError,
 )
-from vendors.http import call, retry_after
+from vendors.http import call, new_client, retry_after
 
 DEFAULT_BASE_URL = "https://server-api-push.meizu.com"
 NOTIFY_PATH = "/garcia/api/server/push/varnished/pushByPushId"
@@ -216,7 +215,7 @@ class MeizuClient(BaseClient):
                  clock: Callable[[], float] = time.time) -> None:
         self._base_url = base_url.rstrip("/")
         self._clock = clock
-        self._http = httpx.AsyncClient(timeout=timeout_s, verify=verify)
+        self._http = new_client(timeout_s=timeout_s, verify=verify)
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""

@@ -17,12 +17,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping
 
-import httpx
 import jwt
 
 from vendors.client import BaseClient
 from vendors.common import seconds_left
 from vendors.errors import AuthError
+from vendors.http import new_client
 from vendors.tokens import TokenCache
 
 
@@ -54,7 +54,7 @@ class ServiceAccountClient(BaseClient):
         self._base_url = base_url.rstrip("/")
         self._clock = clock
         # HTTP/2 where the vendor offers it (ALPN), HTTP/1.1 otherwise.
-        self._http = httpx.AsyncClient(http2=True, timeout=timeout_s, verify=verify)
+        self._http = new_client(timeout_s=timeout_s, verify=verify, http2=True)
         self._tokens = TokenCache(clock)
 
     async def close(self) -> None:

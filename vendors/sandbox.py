@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import httpx
 import msgspec
 
 from proto.envelopes import VendorJob
 from vendors.client import BaseClient, TargetResult
 from vendors.errors import RejectedError, TransientError
-from vendors.http import call
+from vendors.http import call, new_client
 
 
 class _Result(msgspec.Struct):
@@ -41,7 +40,7 @@ class SandboxClient(BaseClient):
 
     def __init__(self, url: str, timeout_s: float) -> None:
         self._url = url
-        self._http = httpx.AsyncClient(timeout=timeout_s)
+        self._http = new_client(timeout_s=timeout_s)
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""

@@ -251,8 +251,10 @@ class Sender:
     async def _emit(self, job: VendorJob, final: Final) -> asyncio.Future[object]:
         stage = Stage.FAILED if final.reason else Stage.SENT
         metrics.SENDS.labels(self._vendor, final.reason or "sent").inc()
-        log.info("vendor outcome", vendor=self._vendor, task_id=job.task_id, app_id=job.app_id,
-                 registration_id=final.target.registration_id, stage=stage, reason=final.reason)
+        # Per device: a failure is worth a line at info, a success only when debugging.
+        (log.info if final.reason else log.debug)(
+            "vendor outcome", vendor=self._vendor, task_id=job.task_id, app_id=job.app_id,
+            registration_id=final.target.registration_id, stage=stage, reason=final.reason)
         event = Event(stage=stage, task_id=job.task_id, app_id=job.app_id, msg_id=job.msg_id,
                       registration_id=final.target.registration_id, channel=self._vendor,
                       reason=final.reason, detail=final.detail[:500], ts_ms=now_ms())

@@ -178,6 +178,8 @@ async def test_sigkill_of_a_node_sends_its_devices_pushes_down_the_fallback_path
             app.app_id, f"k-{uid}", [device.registration_id], flag=0))
         await eventually(lambda: f"k-{uid}" in sandbox.tokens(), 20, "the vendor fallback")
     finally:
+        if gateway.proc.poll() is None:
+            gateway.kill()
         for role in (router, vendor):
             await role.stop()
 

@@ -1,0 +1,96 @@
+"""PNG plots of cost against size, one per scenario (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+from benchmarks import targets
+
+Runs = list[dict[str, Any]]
+Panel = Callable[[Axes, Runs], None]
+
+
+def _line(ax: Axes, runs: Runs, y: Callable[[dict[str, Any]], float], label: str) -> None:
+    ax.plot([r["size"] for r in runs], [y(r) for r in runs], marker="o", label=label)
+
+
+def _conn_rss(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["rss_per_conn_kib"], "RSS per connection")
+    ax.axhline(targets.CONN_KIB, color="red", linestyle="--", label="target")
+    ax.set(xlabel="connections", ylabel="KiB", title="gateway RSS per connection")
+    ax.set_ylim(bottom=0)
+
+
+def _conn_total(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["rss_held_mib"], "gateway RSS")
+    ax.set(xlabel="connections", ylabel="MiB", title="gateway RSS, connections held")
+
+
+def _conn_rate(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["connect_rate_per_s"], "connects/s")
+    _line(ax, runs, lambda r: r["gateway_cpu_holding"] * 100, "gateway CPU % holding")
+    ax.set(xlabel="connections", title="connect rate; idle CPU")
+
+
+def _uni_latency(ax: Axes, runs: Runs) -> None:
+    for q in ("p50", "p99", "p99_9"):
+        _line(ax, runs, lambda r, q=q: r["latency_ms"][q], q.replace("_", "."))
+    ax.axhline(targets.UNICAST_P50_MS, color="green", linestyle="--", label="p50 target")
+    ax.axhline(targets.UNICAST_P99_MS, color="red", linestyle="--", label="p99 target")
+    ax.set(xlabel="pushes/s", ylabel="ms", yscale="log", title="produce -> device latency")
+
+
+def _cpu(roles: tuple[str, ...], xlabel: str) -> Panel:
+    def panel(ax: Axes, runs: Runs) -> None:
+        for role in roles:
+            _line(ax, runs, lambda r, role=role: r["cpu"].get(role, 0.0) * 100, role)
+        ax.set(xlabel=xlabel, ylabel="% of one core", title="CPU while measuring")
+    return panel
+
+
+def _router_rate(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["decisions_per_s"], "decisions/s")
+    _line(ax, runs, lambda r: r["decisions_per_router_cpu_s"], "per router CPU-second")
+    ax.axhline(targets.ROUTER_PER_S, color="red", linestyle="--", label="target")
+    ax.set(xlabel="decisions", xscale="log", title="routing throughput")
+
+
+def _vendor_rate(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["requests_per_s"], "requests/s")
+    _line(ax, runs, lambda r: r["requests_per_sender_cpu_s"], "per sender CPU-second")
+    ax.set(xlabel="requests", title="sandbox vendor throughput")
+
+
+PANELS: dict[str, tuple[Panel, ...]] = {
+    "connections": (_conn_rss, _conn_total, _conn_rate),
+    "unicast": (_uni_latency, _cpu(("gateway", "router", "kafka", "redis"), "pushes/s")),
+    "router": (_router_rate, _cpu(("router", "kafka", "redis"), "decisions")),
+    "vendor": (_vendor_rate, _cpu(("sender", "endpoint", "kafka"), "requests")),
+}
+
+
+def plot(scenario: str, runs: Runs, out_dir: Path) -> Path | None:
+    """Draw ``scenario``'s panels for its measured runs; the PNG's path, or None if no runs."""
+    runs = [r for r in runs if "skipped" not in r]
+    if not runs:
+        return None
+    panels = PANELS[scenario]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2))
+    for ax, panel in zip(axes, panels, strict=True):
+        panel(ax, runs)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{scenario}.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

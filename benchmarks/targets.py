@@ -1,0 +1,116 @@
+"""Herald's performance targets, and whether a result meets each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Result = dict[str, Any]
+
+CONN_TARGET = 100_000
+CONN_KIB = 16.0
+UNICAST_RATE = 2000
+UNICAST_SECONDS = 60.0
+UNICAST_P50_MS = 5.0
+UNICAST_P99_MS = 25.0
+ROUTER_PER_S = 50_000
+APNS_PER_S = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One target: its statement, met / missed / not measured, and the figures behind it."""
+
+    target: str
+    status: str
+    detail: str
+
+
+def _measured(result: Result | None) -> list[Result]:
+    return [r for r in (result or {}).get("runs", []) if "skipped" not in r]
+
+
+def connections(result: Result | None) -> Verdict:
+    """100,000 idle connections on one gateway process at <= 16 KiB RSS each."""
+    target = f"{CONN_TARGET:,} idle connections per gateway process at <= {CONN_KIB:g} KiB each"
+    runs = _measured(result)
+    if not runs:
+        return Verdict(target, "not measured", "no connections result")
+    largest = max(runs, key=lambda r: r["connected"])
+    at = (f"{largest['rss_per_conn_kib']:.1f} KiB per connection at "
+          f"{largest['connected']:,} connections")
+    if largest["connected"] >= CONN_TARGET:
+        ok = largest["rss_per_conn_kib"] <= CONN_KIB and not largest["failed"]
+        return Verdict(target, "met" if ok else "missed", at)
+    skipped = [r for r in result["runs"] if "skipped" in r] if result else []
+    why = f"; larger sizes skipped: {skipped[0]['skipped']}" if skipped else ""
+    slope = marginal_kib(runs)
+    if slope is None:
+        return Verdict(target, "not measured", at + why)
+    projected = largest["rss_before_mib"] + CONN_TARGET * slope / 1024
+    fit = (f"; {slope:.1f} KiB per extra connection (fit over {len(runs)} sizes), so about "
+           f"{projected / 1024:.1f} GiB at {CONN_TARGET:,}")
+    would = "would miss" if slope > CONN_KIB else "on track"
+    return Verdict(target, f"not measured ({would})", at + fit + why)
+
+
+def marginal_kib(runs: list[Result]) -> float | None:
+    """Least-squares slope of held RSS against held connections, in KiB per connection."""
+    points = [(r["connected"] - r["lost_while_held"], r["rss_held_mib"] * 1024) for r in runs]
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    if not var:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var
+
+
+def unicast(result: Result | None) -> Verdict:
+    """2,000 unicast pushes/s for 60 s with p50 < 5 ms and p99 < 25 ms, nothing lost."""
+    target = (f"unicast {UNICAST_RATE:,}/s for {UNICAST_SECONDS:g} s: p50 < "
+              f"{UNICAST_P50_MS:g} ms, p99 < {UNICAST_P99_MS:g} ms")
+    runs = [r for r in _measured(result) if r["rate_per_s"] == UNICAST_RATE]
+    if not runs:
+        return Verdict(target, "not measured", f"no run at {UNICAST_RATE}/s")
+    run = runs[-1]
+    lat = run["latency_ms"]
+    detail = (f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, p99.9 {lat['p99_9']:.1f} ms, "
+              f"{run['lost']} lost, over {run['duration_s']:g} s")
+    if run["duration_s"] < UNICAST_SECONDS:
+        return Verdict(target, "not measured (too short)", detail)
+    ok = lat["p50"] < UNICAST_P50_MS and lat["p99"] < UNICAST_P99_MS and not run["lost"]
+    return Verdict(target, "met" if ok else "missed", detail)
+
+
+def router(result: Result | None) -> Verdict:
+    """50,000 routing decisions/s per router process."""
+    target = f"{ROUTER_PER_S:,} routing decisions/s per router process"
+    runs = _measured(result)
+    if not runs:
+        return Verdict(target, "not measured", "no router result")
+    run = max(runs, key=lambda r: r["size"])
+    detail = (f"{run['decisions_per_s']:,.0f}/s over {run['decisions']:,} decisions "
+              f"({run['decisions_per_router_cpu_s']:,.0f} per router CPU-second)")
+    return Verdict(target, "met" if run["decisions_per_s"] >= ROUTER_PER_S else "missed", detail)
+
+
+def vendor(result: Result | None) -> Verdict:
+    """5,000 APNs requests/s per sender process: the scenario has no APNs variant yet."""
+    target = f"{APNS_PER_S:,} APNs requests/s per sender process"
+    runs = _measured(result)
+    sandbox = ""
+    if runs:
+        run = max(runs, key=lambda r: r["size"])
+        sandbox = f"; the sandbox channel does {run['requests_per_s']:,.0f} requests/s"
+    return Verdict(target, "not measurable yet",
+                   "no APNs variant of the vendor scenario yet" + sandbox)
+
+
+NOT_YET = (
+    Verdict("broadcast to 100,000 devices in 3 s", "not measurable yet",
+            "needs the all-users push"),
+    Verdict("reconnect / drain: zero loss", "not measurable yet",
+            "needs the drain and reconnect features"),
+)

@@ -1,0 +1,137 @@
+"""Scenario ``vendor``: vendor requests per second of one sender process.
+
+A local HTTP endpoint (``benchmarks.sink``, its own process) stands in for the vendor, and
+``herald vendor sandbox`` posts to it. For each size (vendor requests), a producer process
+publishes that many vendor jobs of ``--targets`` device(s) each to the partitions of
+``push.vendor.sandbox`` our sender holds, as fast as it can; the figure is the time from the
+first produce until the sender's group lag is back to 0, with the rate the endpoint saw and the
+sender's CPU. APNs and FCM variants come when those clients land (see ``benchmarks/README.md``).
+
+    python -m benchmarks.vendor [--sizes 10000,50000] [--targets 1] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks import cli, results
+from benchmarks.child import Child
+from benchmarks.lag import GroupLag, publish_and_drain
+from benchmarks.procs import (
+    Role,
+    backend_pids,
+    elsewhere,
+    free_port,
+    quiet,
+    sample,
+    shares,
+)
+from benchmarks.producer import Bulk
+from benchmarks.sink import SinkSpec, Slot
+from benchmarks.sink import main as sink_main
+from proto import topics
+
+SCENARIO = "vendor"
+VENDOR = "sandbox"
+_REQUESTS = "herald_vendor_requests_total"
+
+
+async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, sink: Child,
+                  lag: GroupLag, partitions: tuple[int, ...]) -> dict[str, Any]:
+    """Send ``size`` vendor requests through the sender and time it."""
+    pids = {"sender": sender.pid, "endpoint": sink.process.pid or 0, **backend_pids()}
+    quiet_before = await quiet(list(pids.values()))
+    requests0, tokens0 = sink.count(Slot.REQUESTS), sink.count(Slot.TOKENS)
+    connections0, before = sink.count(Slot.CONNECTIONS), sample(pids)
+    results0 = sender.metric(_REQUESTS, by="result")
+    await sink.ask("report")
+    assigned0 = len(sender.logged("partitions assigned"))
+    spec = Bulk("vendor_jobs", tag, args.devices, size, args.targets, f"{tag}-s{size}",
+                partitions)
+    produced, drained_at = await publish_and_drain(spec, lag, timeout_s=120 + size / 200)
+    after, seen = sample(pids), await sink.ask("report")
+    sender.check()
+    requests = sink.count(Slot.REQUESTS) - requests0
+    outcomes = {k: int(v - results0.get(k, 0.0))
+                for k, v in sender.metric(_REQUESTS, by="result").items()}
+    elapsed = drained_at - produced["first_send"]
+    endpoint_span = max(seen["last_request"] - seen["first_request"], 1e-9)
+    sender_cpu_s = after["sender"].cpu_s - before["sender"].cpu_s
+    cpu = shares(after, before)
+    window = after["machine"].at - before["machine"].at
+    return {
+        "size": size, "targets_per_request": args.targets, "requests": requests,
+        "devices": sink.count(Slot.TOKENS) - tokens0,
+        "outcomes": outcomes, "elapsed_s": round(elapsed, 3),
+        "requests_per_s": round(requests / elapsed, 1),
+        "endpoint_requests_per_s": round(requests / endpoint_span, 1),
+        "sender_cpu_s": round(sender_cpu_s, 2),
+        "requests_per_sender_cpu_s": round(requests / max(sender_cpu_s, 1e-9), 1),
+        "endpoint_connections": sink.count(Slot.CONNECTIONS) - connections0,
+        "produce_s": round(produced["last_send"] - produced["first_send"], 3),
+        "producer_cpu_s": round(produced["cpu_s"], 2), "cpu": cpu,
+        "other_load_before_cores": quiet_before,
+        "other_load_cores": elsewhere(cpu, produced["cpu_s"] / window),
+        "sender_rss_mib": round(after["sender"].rss / 2**20, 1),
+        "rebalances": len(sender.logged("partitions assigned")) - assigned0,
+    }
+
+
+async def run(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]]:
+    """Start the endpoint and the sender, then measure every size."""
+    logs = cli.workdir(SCENARIO)
+    tag = f"bench-vendor-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    sink = Child(sink_main, SinkSpec(port))
+    lag = await GroupLag(topics.vendor_group(VENDOR), topics.vendor_topic(VENDOR)).start()
+    sender: Role | None = None
+    runs = []
+    try:
+        args.members_before = await lag.members()
+        await lag.skip_backlog()
+        sender = Role(["vendor", VENDOR], {"HERALD_SANDBOX_URL": f"http://127.0.0.1:{port}/push"},
+                      logs / "vendor.log")
+        partitions = await sender.assignment(topics.vendor_topic(VENDOR))
+        lag.restrict(topics.vendor_topic(VENDOR), partitions)
+        await publish_and_drain(Bulk("vendor_jobs", tag, args.devices, 20, args.targets,
+                                     f"{tag}-warm", partitions), lag, timeout_s=120)
+        for size in sizes:
+            run = await measure(size, args, tag, sender, sink, lag, partitions)
+            if run["rebalances"]:  # another member came or went: once more, settled
+                partitions = await sender.assignment(topics.vendor_topic(VENDOR))
+                lag.restrict(topics.vendor_topic(VENDOR), partitions)
+                run = await measure(size, args, tag, sender, sink, lag, partitions)
+            runs.append(run)
+            print(run)
+    finally:
+        if sender is not None:
+            await sender.stop()
+        await lag.close()
+        await sink.stop()
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m benchmarks.vendor``."""
+    parser = cli.parser(__doc__ or "", "vendor requests (jobs)")
+    parser.add_argument("--targets", type=int, default=1,
+                        help="devices per vendor request [1, as APNs sends]")
+    args = cli.prepare(argv, parser)
+    args.devices = 100_000
+    sizes = cli.choose(args, "10000,50000", "200")
+    runs = asyncio.run(run(args, sizes))
+    params = {"vendor": VENDOR, "targets_per_request": args.targets,
+              "other_group_members": args.members_before}
+    path = results.write(SCENARIO, cli.out_dir(args, SCENARIO), smoke=args.smoke,
+                         params=params, runs=runs)
+    print(f"result: {path}")
+    if args.smoke and (not runs or any(r["requests"] != r["size"] for r in runs)):
+        raise SystemExit("smoke run: the endpoint did not see every request")
+
+
+if __name__ == "__main__":
+    main()
