@@ -73,6 +73,11 @@ class Link:
                 self._queue = None
             self._writer = None
 
+    def abort(self) -> None:
+        """Drop the connection at once: a device that does not read would not read a close
+        frame either, and waiting out the close handshake keeps its pushes in limbo."""
+        self.ws.transport.abort()
+
     def unsent(self) -> int:
         """Drop the queue (the connection is going away) and say how many frames it held."""
         count = self.queued

@@ -357,7 +357,7 @@ class Gateway:
             conn.close_reason = Reason.SLOW_READER
             log.warning("slow reader disconnected", app_id=conn.session.held.app_id,
                         registration_id=conn.session.held.registration_id)
-            self._spawn(conn.link.ws.close(CloseCode.SLOW_READER, "slow reader"))
+            conn.link.abort()
             return
         except LinkClosed:
             metrics.PUSHES.labels("closing").inc()
