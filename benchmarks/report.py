@@ -94,9 +94,30 @@ COLUMNS: dict[str, list[Column]] = {
         ("TCP connections opened", lambda r: f"{r['endpoint_connections']:,}"),
         ("outcomes", lambda r: ", ".join(f"{k} {v:,}" for k, v in r["outcomes"].items() if v)),
     ],
+    "reconnect": [
+        ("devices", lambda r: f"{r['size']:,}"),
+        ("BYE / on B / failed", lambda r: f"{r['byes']:,} / {r['moved_to_b']:,} / "
+                                          f"{r['move_failures']}"),
+        ("all on B (s)", lambda r: f"**{r['all_connected_to_b_s']}**"),
+        ("reconnect p50 / p99 (ms)",
+         lambda r: f"{r['reconnect_ms']['p50']:.0f} / {r['reconnect_ms']['p99']:.0f}"),
+        ("all pushes (s)", lambda r: f"**{r['all_received_s']}**"),
+        ("received / lost", lambda r: f"{r['received']:,} / **{r['lost']}**"),
+        ("duplicates (shown once)", lambda r: r["duplicates"]),
+        ("produce→device p50 / p99 (ms)",
+         lambda r: f"{r['produce_to_device_ms']['p50']:.0f} / "
+                   f"{r['produce_to_device_ms']['p99']:.0f}"),
+        ("router decisions", lambda r: ", ".join(f"{k} {v:,}"
+                                                 for k, v in r["router_decisions"].items())),
+        ("gateway B / router CPU", lambda r: f"{_pct(r['cpu']['gateway_b'])} / "
+                                             f"{_pct(r['cpu']['router'])}"),
+        ("machine busy (cores)", lambda r: r["cpu"].get("machine", "")),
+        ("node A exit", lambda r: r["node_a_exit"]),
+    ],
 }
 VERDICTS = {"connections": targets.connections, "unicast": targets.unicast,
-            "router": targets.router, "vendor": targets.vendor}
+            "router": targets.router, "vendor": targets.vendor,
+            "reconnect": targets.reconnect}
 
 
 def table(scenario: str, runs: list[Run]) -> list[str]:
@@ -124,7 +145,7 @@ def section(scenario: str, result: dict[str, Any] | None, plot_dir: Path) -> lis
     lines += [f"Commit measured: `{result['commit'][:12]}`{dirty}, {result['timestamp']}, "
               f"`results/{result['file']}`. Parameters: {params}.", ""]
     lines += [*table(scenario, result["runs"]), ""]
-    png = plots.plot(scenario, result["runs"], plot_dir)
+    png = plots.plot(scenario, result["runs"], plot_dir) if scenario in plots.PANELS else None
     if png is not None:
         lines += [f"![{scenario}](plots/{png.name})", ""]
     return lines

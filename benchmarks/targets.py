@@ -108,9 +108,25 @@ def vendor(result: Result | None) -> Verdict:
                    "no APNs variant of the vendor scenario yet" + sandbox)
 
 
+def reconnect(result: Result | None) -> Verdict:
+    """Draining a gateway (SIGTERM) loses no push: met if ``lost`` is 0 at every size."""
+    target = "reconnect / drain: zero loss"
+    runs = _measured(result)
+    if not runs:
+        return Verdict(target, "not measured", "no reconnect result")
+    lost = sum(r["lost"] for r in runs)
+    moved = all(r["all_moved"] for r in runs)
+    largest = max(runs, key=lambda r: r["size"])
+    sizes = ", ".join(f"{r['size']:,}" for r in runs)
+    detail = (f"{lost} lost over sizes {sizes}; at "
+              f"{largest['size']:,}: all on node B in {largest['all_connected_to_b_s']} s, "
+              f"all pushes in {largest['all_received_s']} s after SIGTERM")
+    if not moved:
+        detail += "; some devices never reconnected"
+    return Verdict(target, "met" if not lost else "missed", detail)
+
+
 NOT_YET = (
     Verdict("broadcast to 100,000 devices in 3 s", "not measurable yet",
             "needs the all-users push"),
-    Verdict("reconnect / drain: zero loss", "not measurable yet",
-            "needs the drain and reconnect features"),
 )
