@@ -13,6 +13,8 @@ for scenario in connections unicast router vendor reconnect; do
     failed+=("$scenario")
   fi
 done
+echo "== benchmarks.vendor --channel apns --smoke"
+"$PYTHON" -m benchmarks.vendor --channel apns --smoke --out "$out" || failed+=(vendor_apns)
 for result in "$out"/*.json; do  # the report reads non-smoke results only
   [[ -e "$result" ]] && sed -i 's/"smoke": true/"smoke": false/' "$result"
 done

@@ -5,20 +5,31 @@ A local HTTP endpoint (``benchmarks.sink``, its own process) stands in for the v
 publishes that many vendor jobs of ``--targets`` device(s) each to the partitions of
 ``push.vendor.sandbox`` our sender holds, as fast as it can; the figure is the time from the
 first produce until the sender's group lag is back to 0, with the rate the endpoint saw and the
-sender's CPU. APNs and FCM variants come when those clients land (see ``benchmarks/README.md``).
+sender's CPU.
 
-    python -m benchmarks.vendor [--sizes 10000,50000] [--targets 1] [--smoke]
+``--channel apns`` runs ``herald vendor apns`` instead, against ``benchmarks.apns_sink`` (HTTP/2
+over TLS on hypercorn, self-signed certificate trusted through ``HERALD_VENDOR_CA_FILE``); the
+app's token-auth credentials (a fresh ES256 key) are stored through ``RedisStore``, the jobs
+carry 64-hex device tokens, one APNs request per device. Its results are scenario
+``vendor_apns``.
+
+    python -m benchmarks.vendor [--channel sandbox|apns] [--sizes 10000,50000] [--targets 1]
+                                [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from benchmarks import cli, results
+from benchmarks import cli, redisdata, results
+from benchmarks.apns_sink import ApnsJobs, ApnsSinkSpec, credentials, self_signed
+from benchmarks.apns_sink import main as apns_sink_main
 from benchmarks.child import Child
 from benchmarks.lag import GroupLag, publish_and_drain
 from benchmarks.procs import (
@@ -33,10 +44,11 @@ from benchmarks.procs import (
 from benchmarks.producer import Bulk
 from benchmarks.sink import SinkSpec, Slot
 from benchmarks.sink import main as sink_main
-from proto import topics
+from herald.redis_store import RedisStore
+from proto import keys, topics
 
 SCENARIO = "vendor"
-VENDOR = "sandbox"
+CHANNELS = ("sandbox", "apns")
 _REQUESTS = "herald_vendor_requests_total"
 
 
@@ -50,7 +62,8 @@ async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, s
     results0 = sender.metric(_REQUESTS, by="result")
     await sink.ask("report")
     assigned0 = len(sender.logged("partitions assigned"))
-    spec = Bulk("vendor_jobs", tag, args.devices, size, args.targets, f"{tag}-s{size}",
+    jobs = ApnsJobs if args.channel == "apns" else Bulk
+    spec = jobs("vendor_jobs", tag, args.devices, size, args.targets, f"{tag}-s{size}",
                 partitions)
     produced, drained_at = await publish_and_drain(spec, lag, timeout_s=120 + size / 200)
     after, seen = sample(pids), await sink.ask("report")
@@ -81,29 +94,58 @@ async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, s
     }
 
 
+async def _apns_endpoint(port: int, tag: str, folder: Path) -> tuple[Child, dict[str, str]]:
+    """Start the APNs endpoint, store the app's credentials; the sender's environment."""
+    certfile, keyfile = self_signed(folder)
+    creds, public_pem = credentials()
+    store = RedisStore(redisdata.REDIS)
+    try:
+        await store.put_credentials(tag, "apns", creds)
+    finally:
+        await store.close()
+    sink = Child(apns_sink_main, ApnsSinkSpec(port, certfile, keyfile, public_pem))
+    url = f"https://127.0.0.1:{port}"
+    return sink, {"HERALD_VENDOR_URL": url, "HERALD_VENDOR_SANDBOX_URL": url,
+                  "HERALD_VENDOR_CA_FILE": certfile}
+
+
+async def _forget_credentials(tag: str) -> None:
+    r = redisdata.client()
+    try:
+        await r.delete(keys.credentials(tag, "apns"))
+    finally:
+        await r.aclose()
+
+
 async def run(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]]:
     """Start the endpoint and the sender, then measure every size."""
+    vendor = args.channel
     logs = cli.workdir(SCENARIO)
     tag = f"bench-vendor-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    sink = Child(sink_main, SinkSpec(port))
-    lag = await GroupLag(topics.vendor_group(VENDOR), topics.vendor_topic(VENDOR)).start()
+    folder = tempfile.TemporaryDirectory(prefix="herald-bench-apns-")
+    if vendor == "apns":
+        sink, env = await _apns_endpoint(port, tag, Path(folder.name))
+    else:
+        sink = Child(sink_main, SinkSpec(port))
+        env = {"HERALD_SANDBOX_URL": f"http://127.0.0.1:{port}/push"}
+    jobs = ApnsJobs if vendor == "apns" else Bulk
+    lag = await GroupLag(topics.vendor_group(vendor), topics.vendor_topic(vendor)).start()
     sender: Role | None = None
     runs = []
     try:
         args.members_before = await lag.members()
         await lag.skip_backlog()
-        sender = Role(["vendor", VENDOR], {"HERALD_SANDBOX_URL": f"http://127.0.0.1:{port}/push"},
-                      logs / "vendor.log")
-        partitions = await sender.assignment(topics.vendor_topic(VENDOR))
-        lag.restrict(topics.vendor_topic(VENDOR), partitions)
-        await publish_and_drain(Bulk("vendor_jobs", tag, args.devices, 20, args.targets,
+        sender = Role(["vendor", vendor], env, logs / "vendor.log")
+        partitions = await sender.assignment(topics.vendor_topic(vendor))
+        lag.restrict(topics.vendor_topic(vendor), partitions)
+        await publish_and_drain(jobs("vendor_jobs", tag, args.devices, 20, args.targets,
                                      f"{tag}-warm", partitions), lag, timeout_s=120)
         for size in sizes:
             run = await measure(size, args, tag, sender, sink, lag, partitions)
             if run["rebalances"]:  # another member came or went: once more, settled
-                partitions = await sender.assignment(topics.vendor_topic(VENDOR))
-                lag.restrict(topics.vendor_topic(VENDOR), partitions)
+                partitions = await sender.assignment(topics.vendor_topic(vendor))
+                lag.restrict(topics.vendor_topic(vendor), partitions)
                 run = await measure(size, args, tag, sender, sink, lag, partitions)
             runs.append(run)
             print(run)
@@ -112,6 +154,9 @@ async def run(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]
             await sender.stop()
         await lag.close()
         await sink.stop()
+        if vendor == "apns":
+            await _forget_credentials(tag)
+        folder.cleanup()
     return runs
 
 
@@ -120,13 +165,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = cli.parser(__doc__ or "", "vendor requests (jobs)")
     parser.add_argument("--targets", type=int, default=1,
                         help="devices per vendor request [1, as APNs sends]")
+    parser.add_argument("--channel", choices=CHANNELS, default="sandbox",
+                        help="vendor sender to measure [sandbox]; apns writes scenario "
+                             "vendor_apns")
     args = cli.prepare(argv, parser)
     args.devices = 100_000
     sizes = cli.choose(args, "10000,50000", "200")
+    if args.channel == "apns" and args.targets != 1:
+        parser.error("APNs sends one request per device: --targets must be 1")
     runs = asyncio.run(run(args, sizes))
-    params = {"vendor": VENDOR, "targets_per_request": args.targets,
+    params = {"vendor": args.channel, "targets_per_request": args.targets,
               "other_group_members": args.members_before}
-    path = results.write(SCENARIO, cli.out_dir(args, SCENARIO), smoke=args.smoke,
+    scenario = SCENARIO if args.channel == "sandbox" else f"{SCENARIO}_{args.channel}"
+    path = results.write(scenario, cli.out_dir(args, scenario), smoke=args.smoke,
                          params=params, runs=runs)
     print(f"result: {path}")
     if args.smoke and (not runs or any(r["requests"] != r["size"] for r in runs)):

@@ -1,0 +1,211 @@
+"""A fast local APNs endpoint (hypercorn, HTTP/2 over TLS) in its own process, and what the
+APNs variant of the ``vendor`` scenario needs around it: a self-signed certificate, an app's
+token-auth credentials (a fresh ES256 key) and vendor jobs for 64-hex device tokens.
+
+The endpoint is a bare ASGI app, no framework: it answers ``200`` to ``POST
+/3/device/<64 hex digits>`` over HTTP/2 with an ``apns-topic`` and a provider token
+(``authorization: bearer <JWT>``). The JWT check is cheap but real: each DISTINCT token is
+verified once (ES256 signature against the app's public key, ``kid``, ``iss``), then
+remembered, so a sender that reuses its token (as APNs asks, and as ``vendors.apns`` does)
+costs one verification per run, not one per request. Anything else gets APNs's status and
+``{"reason": ...}`` and is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import random
+import re
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import jwt
+import msgspec
+import uvloop
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from benchmarks.child import serve_commands
+from benchmarks.devices import rid
+from benchmarks.producer import Bulk
+from benchmarks.sink import Slot, _Window
+from proto import topics
+from proto.envelopes import VendorJob, VendorTarget, encode_internal
+from proto.message import Message
+
+TEAM_ID = "BENCHTEAM1"
+KEY_ID = "BENCHKEY01"
+BUNDLE_ID = "dev.herald.bench"
+_PATH = re.compile(r"/3/device/[0-9a-fA-F]{64}\Z")
+_OK_HEADERS = [(b"content-length", b"0")]
+
+
+@dataclass(frozen=True, slots=True)
+class ApnsSinkSpec:
+    """Listen on 127.0.0.1:``port`` with this certificate; accept JWTs signed by the key whose
+    public half is ``public_key_pem``."""
+
+    port: int
+    certfile: str
+    keyfile: str
+    public_key_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApnsJobs(Bulk):
+    """Vendor jobs on ``push.vendor.apns`` whose device tokens are 64 hex digits."""
+
+    def topic(self) -> str:
+        """Where the records go."""
+        return topics.vendor_topic("apns")
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) of every job, built up front."""
+        rng = random.Random(self.tag)
+        out = []
+        for i in range(self.count):
+            task = f"{self.tag}-{i}"
+            picked = rng.sample(range(self.devices), self.ids)
+            value = encode_internal(VendorJob(
+                app_id=self.app_id, task_id=task, msg_id=task,
+                message=Message(title="bench", body="vendor scenario"),
+                targets=[VendorTarget(rid(d), f"{d:064x}") for d in picked]))
+            out.append((task.encode(), value))
+        return out
+
+
+def self_signed(folder: Path) -> tuple[str, str]:
+    """A throwaway certificate for 127.0.0.1 and its key, as PEM files in ``folder``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def credentials() -> tuple[dict[str, str], str]:
+    """APNs credentials of a fresh ES256 key (production environment), and its public key
+    (PEM) for the endpoint."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return ({"team_id": TEAM_ID, "key_id": KEY_ID, "bundle_id": BUNDLE_ID,
+             "environment": "production", "private_key": private}, public.decode())
+
+
+class _Apns:
+    """The ASGI app: check, count, answer."""
+
+    def __init__(self, spec: ApnsSinkSpec, counters: Any, window: _Window) -> None:
+        self._public_key = serialization.load_pem_public_key(spec.public_key_pem.encode())
+        self._counters = counters
+        self._window = window
+        self._good_jwts: set[bytes] = set()
+        self._peers: set[Any] = set()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        peer = scope.get("client")
+        if peer not in self._peers:
+            self._peers.add(peer)
+            self._counters[Slot.CONNECTIONS] += 1
+        status, reason = self._check(scope)
+        if status == 200:
+            self._counters[Slot.REQUESTS] += 1
+            self._counters[Slot.TOKENS] += 1
+            self._window.seen()
+            await send({"type": "http.response.start", "status": 200, "headers": _OK_HEADERS})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = msgspec.json.encode({"reason": reason})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _check(self, scope: dict[str, Any]) -> tuple[int, str]:
+        if scope["method"] != "POST":
+            return 405, "MethodNotAllowed"
+        if not _PATH.match(scope["path"]):
+            return 400, "BadDeviceToken"
+        if scope.get("http_version") != "2":
+            return 400, "BadPath"
+        headers = dict(scope["headers"])
+        if not headers.get(b"apns-topic"):
+            return 400, "MissingTopic"
+        auth = headers.get(b"authorization", b"")
+        if not auth.startswith(b"bearer "):
+            return 403, "MissingProviderToken"
+        token = auth[7:]
+        if token not in self._good_jwts:
+            try:
+                header = jwt.get_unverified_header(token)
+                claims = jwt.decode(token, self._public_key,  # type: ignore[arg-type]
+                                    algorithms=["ES256"])
+            except jwt.PyJWTError:
+                return 403, "InvalidProviderToken"
+            if header.get("kid") != KEY_ID or claims.get("iss") != TEAM_ID:
+                return 403, "InvalidProviderToken"
+            self._good_jwts.add(token)
+        return 200, ""
+
+
+def main(spec: ApnsSinkSpec, counters: Any, conn: Connection) -> None:
+    """Entry point of the endpoint process."""
+    uvloop.run(_run(spec, counters, conn))
+
+
+async def _run(spec: ApnsSinkSpec, counters: Any, conn: Connection) -> None:
+    window = _Window()
+    config = Config()
+    config.bind = [f"127.0.0.1:{spec.port}"]
+    config.certfile, config.keyfile = spec.certfile, spec.keyfile
+    config.alpn_protocols = ["h2"]
+    config.accesslog = None
+    config.errorlog = None
+    config.backlog = 1024
+    config.h2_max_concurrent_streams = 1000  # as APNs grants once a valid token was seen
+    config.keep_alive_timeout = 600
+    config.keep_alive_max_requests = 2**62  # hypercorn would GOAWAY after 1,000 streams
+    stop = asyncio.Event()
+    app = _Apns(spec, counters, window)
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        await serve_commands(conn, window.report)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
