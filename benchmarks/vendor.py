@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cli, redisdata, results
-from benchmarks.apns_sink import ApnsJobs, ApnsSinkSpec, credentials, self_signed
+from benchmarks.apns_sink import ApnsJobs, ApnsSinkSpec, credentials
 from benchmarks.apns_sink import main as apns_sink_main
 from benchmarks.child import Child
 from benchmarks.lag import GroupLag, publish_and_drain
@@ -44,6 +44,7 @@ from benchmarks.procs import (
 from benchmarks.producer import Bulk
 from benchmarks.sink import SinkSpec, Slot
 from benchmarks.sink import main as sink_main
+from herald.devcert import self_signed
 from herald.redis_store import RedisStore
 from proto import keys, topics
 
@@ -96,7 +97,7 @@ async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, s
 
 async def _apns_endpoint(port: int, tag: str, folder: Path) -> tuple[Child, dict[str, str]]:
     """Start the APNs endpoint, store the app's credentials; the sender's environment."""
-    certfile, keyfile = self_signed(folder)
+    certfile, keyfile = map(str, self_signed(folder))
     creds, public_pem = credentials()
     store = RedisStore(redisdata.REDIS)
     try:

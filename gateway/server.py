@@ -366,23 +366,22 @@ class Gateway:
         metrics.BYTES_OUT.inc(len(pending.frame))
 
     def _deliver(self, delivery: NodeDelivery) -> None:
-        loop_time = asyncio.get_running_loop().time()
-        deadline = loop_time + self.settings.ack_timeout_s
+        # One Pending for every device of the delivery: it is immutable and the same for all,
+        # so the per-device loop allocates nothing.
+        pending = Pending(task_id=delivery.task_id, msg_id=delivery.msg_id,
+                          frame=delivery.frame, push_flag=delivery.push_flag,
+                          expires_at_ms=delivery.expires_at_ms, from_inbox=delivery.in_inbox,
+                          deadline=asyncio.get_running_loop().time() + self.settings.ack_timeout_s)
         expired = delivery.expires_at_ms and delivery.expires_at_ms < now_ms()
         for rid in delivery.registration_ids:
-            pending = Pending(task_id=delivery.task_id, msg_id=delivery.msg_id,
-                              frame=delivery.frame, push_flag=delivery.push_flag,
-                              expires_at_ms=delivery.expires_at_ms,
-                              from_inbox=delivery.in_inbox, deadline=deadline)
-            held_here = Held(delivery.app_id, rid, self.node, 0)
             conn = self._conns.get((delivery.app_id, rid))
-            if conn is None or expired:
-                metrics.PUSHES.labels("expired" if expired else "not_connected").inc()
-                if not delivery.in_inbox:
-                    self._outflow.fall_back(held_here, pending,
-                                            Reason.EXPIRED if expired else Reason.CLOSED)
-            else:
+            if conn is not None and not expired:
                 self._write(conn, pending)
+                continue
+            metrics.PUSHES.labels("expired" if expired else "not_connected").inc()
+            if not delivery.in_inbox:
+                self._outflow.fall_back(Held(delivery.app_id, rid, self.node, 0), pending,
+                                        Reason.EXPIRED if expired else Reason.CLOSED)
 
     def _kick(self, kick: NodeKick) -> None:
         conn = self._conns.get((kick.app_id, kick.registration_id))

@@ -3,7 +3,6 @@ duplicate logins, rate limits, bindings. Pushes are written straight into its no
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import msgpack
@@ -17,7 +16,7 @@ from proto import frames, keys, tokens
 from proto.envelopes import NodeDelivery, NodeRecall, encode_internal
 from proto.frames import Ack, CloseCode, Hello, Ping, Pong, Push, Register
 from proto.message import Message
-from tests.harness import REDIS, Role, eventually_async, free_port, metric, scrape
+from tests.harness import REDIS, Role, eventually, eventually_async, free_port, metric, scrape
 
 
 @pytest.fixture
@@ -220,10 +219,7 @@ async def test_recall_reaches_the_device(gateway, app, store):
     await device.wait_for(1, 10)
     recall = NodeRecall(app.app_id, "t9", [device.registration_id])
     await store.send_to_nodes([(gateway.node, encode_internal(recall))])
-    async with asyncio.timeout(10):
-        while device.recalled != ["t9"]:
-            device._changed.clear()
-            await device._changed.wait()
+    await eventually(lambda: device.recalled == ["t9"], 10, "the RECALL frame")
     await device.close()
 
 

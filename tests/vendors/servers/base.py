@@ -9,8 +9,6 @@ exists while the server runs.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
 import tempfile
 from collections.abc import AsyncIterator
@@ -18,13 +16,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
+from herald.devcert import self_signed
 from tests.harness import free_port
 
 
@@ -36,25 +31,6 @@ class Served:
     verify: ssl.SSLContext | bool
     #: The server's self-signed certificate (PEM), "" without TLS.
     ca_file: str = ""
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 @asynccontextmanager
@@ -69,7 +45,7 @@ async def serve(app: object, *, tls: bool = False) -> AsyncIterator[Served]:
     ca_file = ""
     with tempfile.TemporaryDirectory() as folder:
         if tls:
-            cert, key = _self_signed(Path(folder))
+            cert, key = self_signed(Path(folder))
             config.certfile, config.keyfile = str(cert), str(key)
             config.alpn_protocols = ["h2", "http/1.1"]
             verify = ssl.create_default_context(cafile=str(cert))
