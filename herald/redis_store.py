@@ -9,8 +9,10 @@ import msgspec
 import redis.asyncio as redis
 
 from herald.redis_audience import RedisAudience
+from herald.redis_tasks import RedisTasks
 from herald.store import DeviceState, Held, Presence, Stored
 from proto import keys
+from proto.audience import DEFAULT_LIMITS, AudienceLimits
 from proto.envelopes import (
     AppRecord,
     DeviceRecord,
@@ -76,16 +78,19 @@ def _parse_record(raw: bytes | None) -> DeviceRecord | None:
         return None
 
 
-class RedisStore(RedisAudience):
-    """Redis implementation of ``herald.store.Store``; the audience half is ``RedisAudience``
-    on the same connection pool."""
+class RedisStore(RedisAudience, RedisTasks):
+    """Redis implementation of ``herald.store.Store``; audiences (``RedisAudience``) and tasks
+    (``RedisTasks``) share its connection pool."""
 
-    def __init__(self, url: str, max_connections: int = 64) -> None:
+    def __init__(self, url: str, max_connections: int = 64,
+                 limits: AudienceLimits = DEFAULT_LIMITS) -> None:
         # A blocking pool makes a burst (a reconnect storm) queue for connections instead of
         # failing once the pool is exhausted.
         pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections,
                                                      timeout=30)
-        super().__init__(redis.Redis(connection_pool=pool))
+        client = redis.Redis(connection_pool=pool)
+        RedisAudience.__init__(self, client, limits)
+        RedisTasks.__init__(self, client)
         self._connect = self._redis.register_script(_CONNECT)
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)

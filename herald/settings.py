@@ -8,6 +8,9 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from proto import audience
+from proto.audience import AudienceLimits
+
 
 def _default_node_id() -> str:
     host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
@@ -24,6 +27,33 @@ class CommonSettings(BaseSettings):
     metrics_port: int = Field(0, description="Port of the Prometheus /metrics endpoint; 0 = off.")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+
+
+class AudienceSettings(CommonSettings):
+    """Audience limits, for the roles that validate audiences (the router and the API); the
+    defaults are Tencent Push's."""
+
+    tags_per_account: int = Field(audience.TAGS_PER_ACCOUNT, description="Tags per account.")
+    tag_bytes: int = Field(audience.TAG_BYTES, description="Bytes of UTF-8 in one tag.")
+    accounts_per_call: int = Field(audience.ACCOUNTS_PER_CALL,
+                                   description="Accounts one tag or attribute call may name.")
+    accounts_per_import: int = Field(audience.ACCOUNTS_PER_IMPORT,
+                                     description="Accounts one bulk import may name.")
+    attributes_per_app: int = Field(audience.ATTRIBUTES_PER_APP,
+                                    description="Attribute names an app may declare.")
+    attribute_bytes: int = Field(audience.ATTRIBUTE_BYTES,
+                                 description="Bytes of an attribute name or value.")
+    terms_per_list: int = Field(audience.TERMS_PER_LIST,
+                                description="Terms in one AND, OR or NOT list of a condition.")
+    audience_accounts: int = Field(audience.AUDIENCE_ACCOUNTS,
+                                   description="Accounts one push may list.")
+    audience_registration_ids: int = Field(audience.AUDIENCE_REGISTRATION_IDS,
+                                           description="Registration ids one push may list.")
+
+    def audience_limits(self) -> AudienceLimits:
+        """The limits as ``proto.audience`` takes them."""
+        return AudienceLimits(**{name: getattr(self, name)
+                                 for name in AudienceLimits.__dataclass_fields__})
 
 
 class GatewaySettings(CommonSettings):
@@ -52,11 +82,15 @@ class GatewaySettings(CommonSettings):
                                  description="Time a draining node keeps reading its inbox.")
 
 
-class RouterSettings(CommonSettings):
+class RouterSettings(AudienceSettings):
     """Settings of ``herald router``."""
 
     metrics_port: int = Field(9702, description="Port of the Prometheus /metrics endpoint.")
     batch_records: int = Field(500, description="Push requests routed per batch at most.")
+    fanout_shard: int = Field(1000, description="Devices per fan-out shard (a share of a "
+                              "large audience that one router routes at a time).")
+    fanout_step: int = Field(20, description="Shards one planning step cuts before it hands "
+                             "the rest of the audience on: bounds a router's memory.")
     vendor_batch: int = Field(500, description="Devices per vendor job at most.")
     inbox_max: int = Field(100, description="Messages a device's offline inbox keeps.")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from herald.audience_store import AudienceStore
+from herald.task_store import TaskStore
 from proto.envelopes import AppRecord, DeviceRecord
 
 
@@ -48,9 +49,9 @@ class Stored:
     frame: bytes
 
 
-class Store(AudienceStore, Protocol):
-    """Apps, devices, presence, node inboxes and offline inboxes, and (from ``AudienceStore``)
-    accounts, tags, attributes and audiences."""
+class Store(AudienceStore, TaskStore, Protocol):
+    """Apps, devices, presence, node inboxes and offline inboxes; accounts, tags, attributes
+    and audiences (``AudienceStore``); the progress of push tasks (``TaskStore``)."""
 
     async def ping(self) -> None:
         """Raise if the backend cannot be reached."""

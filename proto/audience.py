@@ -28,12 +28,17 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from proto.envelopes import DeviceRecord
 from proto.errors import ProtoError
 from proto.limits import ACCOUNT_RE, ID_RE
+
+if TYPE_CHECKING:
+    # The push envelope carries an ``Audience``; importing the record type at run time would
+    # make the two modules import each other.
+    from proto.envelopes import DeviceRecord
 
 # Defaults of ``AudienceLimits``. Tags and attributes follow Tencent's API; the condition lists
 # follow the issue (JPush allows 20 tags a list, Tencent 10). They live here rather than in
@@ -133,6 +138,15 @@ class AutoKind(StrEnum):
     COUNTRY = "country"
 
 
+class AudienceKind(StrEnum):
+    """The kinds of audience, as task records and push records name them."""
+
+    ALL = "all"
+    ACCOUNTS = "accounts"
+    REGISTRATION_IDS = "registration_ids"
+    FILTER = "filter"
+
+
 class Unit(StrEnum):
     """What the members of a resolved audience set are."""
 
@@ -210,6 +224,16 @@ class Audience(msgspec.Struct, **_STRICT):
     tags: TagCondition | None = None
     attributes: AttributeCondition | None = None
     device: DeviceCondition | None = None
+
+    def kind(self) -> AudienceKind:
+        """Which of the kinds this audience names (the first, if it breaks the rule of one)."""
+        if self.all:
+            return AudienceKind.ALL
+        if self.accounts:
+            return AudienceKind.ACCOUNTS
+        if self.registration_ids:
+            return AudienceKind.REGISTRATION_IDS
+        return AudienceKind.FILTER
 
 
 _audience = msgspec.json.Decoder(Audience)

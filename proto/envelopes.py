@@ -10,6 +10,7 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
+from proto.audience import Audience, AudienceKind, ResolvedAudience
 from proto.errors import DecodeError
 from proto.limits import ID_PATTERN, MAX_LIFETIME_S, MAX_TARGETS, MAX_VENDOR_TOKEN
 from proto.message import Message
@@ -17,20 +18,50 @@ from proto.message import Message
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 
 
-class PushRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True,
+class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True,
                   omit_defaults=True):
-    """One push task: what to send (``message``), to whom, and what to do when offline.
+    """What to push (``message``), to whom, and what to do when offline: a push request
+    without its ids, as the HTTP API takes it.
 
+    The devices are named in exactly one of two ways: ``registration_ids`` (up to 1,000, the
+    shorthand of ``{"audience": {"registration_ids": [...]}}``) or ``audience`` (all users, a
+    tag, attribute or device filter, a list of accounts; see ``proto.audience``).
     ``push_flag`` 0 delivers online and through the vendor channel when offline; 1 delivers
     online only. ``lifetime_s`` is how long an offline device may still get it (0 to 7 days).
     """
 
-    task_id: Id
-    app_id: Id
-    registration_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=MAX_TARGETS)]
     message: Message
+    registration_ids: Annotated[list[Id], msgspec.Meta(max_length=MAX_TARGETS)] = []
+    audience: Audience | None = None
     push_flag: Literal[0, 1] = 0
     lifetime_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIFETIME_S)] = 0
+
+    def __post_init__(self) -> None:
+        if bool(self.registration_ids) == (self.audience is not None):
+            raise ValueError("name the devices in exactly one of registration_ids or audience")
+
+    def targets(self) -> list[str] | None:
+        """The registration ids, if the push names its devices one by one; None if its
+        audience has to be resolved (all users, a filter, accounts)."""
+        if self.registration_ids:
+            return self.registration_ids
+        assert self.audience is not None
+        return self.audience.registration_ids or None
+
+    def audience_kind(self) -> AudienceKind:
+        """The kind of audience the push names."""
+        if self.audience is None:
+            return AudienceKind.REGISTRATION_IDS
+        return self.audience.kind()
+
+
+class PushRequest(PushContent, forbid_unknown_fields=True, kw_only=True, frozen=True,
+                  omit_defaults=True):
+    """One push task on ``push.requests``: ``PushContent`` with the app it belongs to and the
+    task id every event of the push carries."""
+
+    task_id: Id
+    app_id: Id
 
 
 class AppRecord(msgspec.Struct, array_like=True, frozen=True):
@@ -130,6 +161,41 @@ class VendorJob(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     expires_at_ms: int = 0
 
 
+class FanoutPush(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
+    """The part of a push every fan-out record carries: the PUSH frame encoded once for the
+    whole audience, and the message for the vendor channels."""
+
+    app_id: str
+    task_id: str
+    msg_id: str
+    message: Message
+    frame: bytes
+    push_flag: int
+    expires_at_ms: int = 0
+
+
+class FanoutStep(msgspec.Struct, array_like=True, frozen=True, tag="s"):
+    """Fan-out record: read the next pages of a resolved audience from ``cursor`` and cut them
+    into shards. Steps of one task form a chain (step ``seq`` publishes step ``seq + 1``),
+    keyed by the task id, so one router at a time walks an audience."""
+
+    push: FanoutPush
+    resolved: ResolvedAudience
+    seq: int
+    cursor: int
+
+
+class FanoutShard(msgspec.Struct, array_like=True, frozen=True, tag="h"):
+    """Fan-out record: route these devices of a push. ``shard`` names it within its task
+    (``step.index``), so that a shard routed once is not routed again."""
+
+    push: FanoutPush
+    shard: str
+    registration_ids: list[str]
+
+
+FanoutRecord = FanoutStep | FanoutShard
+
 T = TypeVar("T")
 
 _push_request = msgspec.json.Decoder(PushRequest)
@@ -138,6 +204,7 @@ _fallback = msgspec.msgpack.Decoder(Fallback)
 _app_record = msgspec.msgpack.Decoder(AppRecord)
 _vendor_job = msgspec.msgpack.Decoder(VendorJob)
 _device_record = msgspec.msgpack.Decoder(DeviceRecord)
+_fanout = msgspec.msgpack.Decoder(FanoutRecord)
 _msgpack = msgspec.msgpack.Encoder()
 
 
@@ -184,6 +251,12 @@ def decode_device_record(data: bytes) -> DeviceRecord:
     return _decode(_device_record, data, "device record")
 
 
-def encode_internal(record: NodeEntry | Fallback | VendorJob | DeviceRecord | AppRecord) -> bytes:
+def decode_fanout(data: bytes) -> FanoutRecord:
+    """Decode a fan-out record."""
+    return _decode(_fanout, data, "fan-out record")
+
+
+def encode_internal(record: NodeEntry | Fallback | VendorJob | DeviceRecord | AppRecord
+                    | FanoutRecord) -> bytes:
     """Encode an internal record as msgpack."""
     return _msgpack.encode(record)

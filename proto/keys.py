@@ -143,3 +143,20 @@ def audience(app_id: str, token: str) -> str:
 def audience_devices(app_id: str, token: str) -> str:
     """Temporary set of the devices a resolved audience of accounts is narrowed to."""
     return f"{PREFIX}:{{{app_id}}}:audience:{token}:devices"
+
+
+# Push tasks (``herald.redis_tasks``).
+
+#: A task's record outlives its last write by this long: the window in which its status can be
+#: read and a replayed record of it is recognised.
+TASK_TTL_S = 30 * 24 * 3600
+
+
+def task(app_id: str, task_id: str) -> str:
+    """Hash of a push task's progress (field names in ``proto.tasks``)."""
+    return f"{PREFIX}:{{{app_id}}}:task:{task_id}"
+
+
+def task_shards(app_id: str, task_id: str) -> str:
+    """Set of the names of a task's shards that have been routed."""
+    return f"{PREFIX}:{{{app_id}}}:task:{task_id}:shards"

@@ -7,6 +7,9 @@ EVENTS = "push.events"
 #: Pushes a gateway could not deliver online (no ACK in time, socket closed, slow reader); the
 #: router sends them down the offline path.
 FALLBACK = "push.fallback"
+#: Fan-out of pushes to resolved audiences (all users, filters, accounts): planning steps
+#: keyed by task, and shards of devices that every router instance takes a share of.
+FANOUT = "push.fanout"
 #: Records no consumer could decode; the value is the original bytes, headers say why.
 DEADLETTER = "push.deadletter"
 #: One topic per vendor channel, consumed by that vendor's senders.

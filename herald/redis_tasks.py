@@ -1,0 +1,115 @@
+"""``TaskStore`` on Redis: per task one hash (``proto.keys.task``, fields in ``proto.tasks``)
+and one set of the shards routed (``proto.keys.task_shards``), both hash-tagged by the app."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as redis
+
+from herald.task_store import Progress, TaskMarks
+from proto import keys, tasks
+from proto.tasks import TaskStatus, status_of
+
+# Apply one Progress. KEYS[1]: the task hash, KEYS[2]: its routed shards. ARGV: now, audience
+# ('' = not starting), step ('' = none), shards, devices, last (0/1), shard ('' = none), TTL,
+# then decision name and count pairs. A step counts only past the last one counted, a shard's
+# decisions only the first time the shard is added: a replayed batch changes nothing.
+_PROGRESS = """
+local t = KEYS[1]
+if ARGV[2] ~= '' then
+  redis.call('HSETNX', t, 'started_ms', ARGV[1])
+  redis.call('HSETNX', t, 'audience', ARGV[2])
+end
+if ARGV[3] ~= '' then
+  local step = tonumber(ARGV[3])
+  if step > tonumber(redis.call('HGET', t, 'step') or '-1') then
+    redis.call('HSET', t, 'step', step)
+    redis.call('HINCRBY', t, 'shards', ARGV[4])
+    redis.call('HINCRBY', t, 'devices', ARGV[5])
+    if ARGV[6] == '1' then redis.call('HSET', t, 'planned', '1') end
+  end
+end
+if ARGV[7] ~= '' and redis.call('SADD', KEYS[2], ARGV[7]) == 1 then
+  for i = 9, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIRE', t, ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+"""
+# Stop a task that exists and is neither stopped nor done (planned, every shard routed).
+_STOP = """
+local t = KEYS[1]
+if redis.call('EXISTS', t) == 0 or redis.call('HEXISTS', t, 'stopped_ms') == 1 then return end
+local planned = redis.call('HGET', t, 'planned') == '1'
+local shards = tonumber(redis.call('HGET', t, 'shards') or '0')
+if planned and redis.call('SCARD', KEYS[2]) >= shards then return end
+redis.call('HSET', t, 'stopped_ms', ARGV[1])
+"""
+
+
+def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+class RedisTasks:
+    """Redis implementation of ``herald.task_store.TaskStore`` on a client the caller owns."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._progress = client.register_script(_PROGRESS)
+        self._stop = client.register_script(_STOP)
+
+    async def accept_task(self, app_id: str, task_id: str, now_ms: int) -> None:
+        """See ``TaskStore.accept_task``."""
+        key = keys.task(app_id, task_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, tasks.ACCEPTED, now_ms)
+            pipe.expire(key, keys.TASK_TTL_S)
+            await pipe.execute()
+
+    async def task_marks(self, queries: Sequence[tuple[str, str, str]]) -> list[TaskMarks]:
+        """See ``TaskStore.task_marks``: one HMGET (and SISMEMBER for a shard) per query."""
+        if not queries:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for app_id, task_id, shard in queries:
+                pipe.hmget(keys.task(app_id, task_id), [tasks.STARTED, tasks.STOPPED, tasks.STEP])
+                if shard:
+                    pipe.sismember(keys.task_shards(app_id, task_id), shard)
+            replies = iter(await pipe.execute())
+        marks = []
+        for _, _, shard in queries:
+            started, stopped, step = next(replies)
+            done = bool(next(replies)) if shard else False
+            marks.append(TaskMarks(started=started is not None, stopped=stopped is not None,
+                                   step=int(step) if step is not None else -1, shard_done=done))
+        return marks
+
+    async def record_progress(self, progress: Sequence[Progress], now_ms: int) -> None:
+        """See ``TaskStore.record_progress``: one script call per record, one pipeline."""
+        if not progress:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for p in progress:
+                pairs = [part for item in p.decisions.items() for part in item]
+                await self._progress(
+                    keys=[keys.task(p.app_id, p.task_id), keys.task_shards(p.app_id, p.task_id)],
+                    args=[now_ms, p.audience, "" if p.step is None else p.step, p.shards,
+                          p.devices, int(p.last), p.shard, keys.TASK_TTL_S, *pairs],
+                    client=pipe)
+            await pipe.execute()
+
+    async def stop_task(self, app_id: str, task_id: str, now_ms: int) -> TaskStatus | None:
+        """See ``TaskStore.stop_task``: one script decides and writes."""
+        await self._stop(keys=[keys.task(app_id, task_id), keys.task_shards(app_id, task_id)],
+                         args=[now_ms])
+        return await self.task_status(app_id, task_id)
+
+    async def task_status(self, app_id: str, task_id: str) -> TaskStatus | None:
+        """See ``TaskStore.task_status``."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.task(app_id, task_id))
+            pipe.scard(keys.task_shards(app_id, task_id))
+            fields, done = await pipe.execute()
+        return status_of(app_id, task_id, _fields(fields), done)
+

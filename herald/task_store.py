@@ -1,0 +1,69 @@
+"""The task store interface: the progress of push tasks, written idempotently.
+
+``herald.redis_tasks.RedisTasks`` implements it on Redis. The router records what each batch
+did for each task only after the batch's hand-offs are stored (``record_progress``), and every
+write is keyed so that a replayed batch (a router that died before committing) counts nothing
+twice: a planning step counts once by its sequence number, a shard once by its name. The API
+accepts and stops tasks; ``proto.tasks.status_of`` derives a task's state from the fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from proto.tasks import TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMarks:
+    """What the router checks before it works on a task's record."""
+
+    #: A router has started the task (a fan-out request seen again is a replay).
+    started: bool
+    #: The app stopped the task: nothing more is routed.
+    stopped: bool
+    #: Sequence number of the last planning step counted; -1 before the first.
+    step: int
+    #: The shard asked about has been routed already.
+    shard_done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What one batch did for one task; every part is optional."""
+
+    app_id: str
+    task_id: str
+    #: The audience kind, given when the batch started the task.
+    audience: str = ""
+    #: A planning step finished: its sequence number, the shards and devices it cut, and
+    #: whether it was the last (the audience is exhausted).
+    step: int | None = None
+    shards: int = 0
+    devices: int = 0
+    last: bool = False
+    #: A shard was routed: its name and the routing decisions it made, by kind.
+    shard: str = ""
+    decisions: Mapping[str, int] = field(default_factory=dict)
+
+
+class TaskStore(Protocol):
+    """Progress and state of push tasks."""
+
+    async def accept_task(self, app_id: str, task_id: str, now_ms: int) -> None:
+        """Record that the API accepted the task (it is queued until a router starts it)."""
+
+    async def task_marks(self, queries: Sequence[tuple[str, str, str]]) -> list[TaskMarks]:
+        """For each (app id, task id, shard name or ''), the task's marks, in one round trip."""
+
+    async def record_progress(self, progress: Sequence[Progress], now_ms: int) -> None:
+        """Apply each record, idempotently (see the module docstring), in one round trip."""
+
+    async def stop_task(self, app_id: str, task_id: str, now_ms: int) -> TaskStatus | None:
+        """Stop the task if it is queued or running; its status after the call (None: no such
+        task). A task that is done or stopped already is left as it is."""
+
+    async def task_status(self, app_id: str, task_id: str) -> TaskStatus | None:
+        """The task's status, or None if nothing is known of it."""
