@@ -260,7 +260,7 @@ def test_bad_push_request_is_rejected(data, reason):
     b' "message": {"title": "x", "data": {"k": "\xed\xa0\x80"}}}',
 ], ids=["key", "id-value", "title-value", "message-key", "data-key", "data-value-surrogate"])
 def test_invalid_utf8_inside_a_string_raises_decode_error(data):
-    with pytest.raises(DecodeError, match=r"^invalid push request: .*utf-8"):
+    with pytest.raises(DecodeError, match=r"^invalid push request: .*(?i:utf-8)"):
         decode_push_request(data)
 
 
@@ -533,7 +533,7 @@ def raw(value) -> bytes:
                  id="job-token-surrogate"),
 ])
 def test_internal_record_with_invalid_utf8_raises_decode_error(decoder, what, data):
-    with pytest.raises(DecodeError, match=f"^invalid {what}: .*utf-8"):
+    with pytest.raises(DecodeError, match=f"^invalid {what}: .*(?i:utf-8)"):
         decoder(data)
 
 
