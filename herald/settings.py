@@ -91,8 +91,23 @@ class RouterSettings(AudienceSettings):
                               "large audience that one router routes at a time).")
     fanout_step: int = Field(20, description="Shards one planning step cuts before it hands "
                              "the rest of the audience on: bounds a router's memory.")
+    fanout_batch: int = Field(4, description="Fan-out records (shards, steps) routed per "
+                              "batch at most.")
     vendor_batch: int = Field(500, description="Devices per vendor job at most.")
     inbox_max: int = Field(100, description="Messages a device's offline inbox keeps.")
+
+
+class ApiSettings(AudienceSettings):
+    """Settings of ``herald api``."""
+
+    host: str = Field("127.0.0.1", description="Address the HTTP API binds.")
+    port: int = Field(8710, description="HTTP API port.")
+    metrics_port: int = Field(9704, description="Port of the Prometheus /metrics endpoint.")
+    admin_token: str = Field("", description="Bearer token that may create apps over HTTP "
+                             "(POST /v1/apps); empty = app creation over HTTP is disabled.")
+    # The largest body within the default limits, an attribute call for 100 accounts of 10
+    # values each, is about 120 KB; escaped text can double that.
+    max_body_bytes: int = Field(512 * 1024, description="Largest request body, in bytes.")
 
 
 class VendorSettings(CommonSettings):

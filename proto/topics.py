@@ -17,6 +17,9 @@ VENDOR_PREFIX = "push.vendor."
 
 #: Consumer groups.
 ROUTER_GROUP = "herald-router"
+#: The routers' group on ``FANOUT``: its own, so that fan-out batches are sized apart from
+#: request batches (a shard holds a thousand devices, a request usually one).
+FANOUT_GROUP = "herald-router-fanout"
 VENDOR_GROUP_PREFIX = "herald-vendor-"
 
 #: Header names on dead-letter records.

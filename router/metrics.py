@@ -10,3 +10,5 @@ BATCH_SECONDS = Histogram("herald_router_batch_seconds", "Time to route and hand
 FAILURES = Counter("herald_router_batch_failures_total",
                    "Batches whose hand-off failed and will be retried.")
 INBOX = Counter("herald_router_inbox_total", "Offline inbox writes, by result.", ["result"])
+FANOUT = Counter("herald_router_fanout_total", "Fan-out records, by kind (step, shard) and "
+                 "result (done, replayed, stopped).", ["kind", "result"])

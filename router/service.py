@@ -1,16 +1,19 @@
-"""The router's consume loop: decode, look presence up in batches, hand off, then commit.
+"""The router's consume loops: decode, look presence up in batches, hand off, then commit.
 
-It consumes two topics in one consumer group: ``push.requests`` (new pushes) and
-``push.fallback`` (pushes a gateway could not deliver online, which go down the offline path
-only).
+One loop consumes ``push.requests`` (new pushes) and ``push.fallback`` (pushes a gateway
+could not deliver online, which go down the offline path only) in the group
+``herald-router``; the other consumes ``push.fanout`` (planning steps and shards of pushes to
+resolved audiences, see ``router.fanout``) in ``herald-router-fanout``, in smaller batches,
+since one shard carries a thousand devices. Both run every record through ``route``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -20,19 +23,26 @@ from herald.bus import Bus, Record, Subscription
 from herald.runtime import dead_letter
 from herald.settings import RouterSettings
 from herald.store import Store
+from herald.task_store import Progress
 from proto import frames, topics
+from proto.audience import AudienceError, ResolvedAudience, validate_audience
 from proto.envelopes import (
+    FanoutPush,
+    FanoutShard,
+    FanoutStep,
     NodeDelivery,
+    PushRequest,
     VendorJob,
     VendorTarget,
     decode_fallback,
+    decode_fanout,
     decode_push_request,
     encode_internal,
 )
 from proto.errors import DecodeError
 from proto.events import Event, Reason, Stage, encode_event, now_ms
 from proto.message import Message
-from router import metrics
+from router import fanout, metrics
 from router.decide import Plan, Policy, decide
 
 log = structlog.get_logger()
@@ -60,6 +70,38 @@ class _Push:
     policy: Policy
     #: False for fallbacks: the device was just not reachable online, so only offline paths.
     online: bool
+    #: What routing this push does for its task (its decisions are added once made); None for
+    #: fallbacks, whose devices were counted when they were first routed.
+    progress: Progress | None = None
+
+    @property
+    def shard(self) -> str:
+        """The name of the fan-out shard this push is; '' for a push routed whole (a direct
+        push is its task's only step and shard, and is routed at once, in one batch)."""
+        progress = self.progress
+        return progress.shard if progress is not None and progress.step is None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """A push whose audience must be resolved before it fans out."""
+
+    record: Record
+    request: PushRequest
+    push: FanoutPush
+
+
+@dataclass(slots=True)
+class _Work:
+    """One batch, sorted: what to route, to plan, and to write once its hand-offs are stored."""
+
+    pushes: list[_Push] = dataclasses.field(default_factory=list)
+    starts: list[_Start] = dataclasses.field(default_factory=list)
+    steps: list[FanoutStep] = dataclasses.field(default_factory=list)
+    pending: list[asyncio.Future[object]] = dataclasses.field(default_factory=list)
+    progress: list[Progress] = dataclasses.field(default_factory=list)
+    #: Resolved audiences whose fan-out ended (exhausted or stopped), to delete at the end.
+    ended: list[tuple[str, ResolvedAudience]] = dataclasses.field(default_factory=list)
 
 
 class Router:
@@ -69,18 +111,26 @@ class Router:
         self.settings = settings
         self._store = store
         self._bus = bus
+        self._limits = settings.audience_limits()
         self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._alive: dict[str, tuple[float, bool]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Route batches of both loops until ``stop`` is set."""
+        await asyncio.gather(
+            self._consume([topics.REQUESTS, topics.FALLBACK], topics.ROUTER_GROUP,
+                          self.settings.batch_records, stop),
+            self._consume([topics.FANOUT], topics.FANOUT_GROUP, self.settings.fanout_batch,
+                          stop))
+
+    async def _consume(self, names: Sequence[str], group: str, max_records: int,
+                       stop: asyncio.Event) -> None:
         """Route batches until ``stop`` is set; a failed batch is retried after a backoff."""
-        sub: Subscription = await self._bus.subscribe([topics.REQUESTS, topics.FALLBACK],
-                                                      topics.ROUTER_GROUP)
+        sub: Subscription = await self._bus.subscribe(names, group)
         failures = 0
         while not stop.is_set():
             try:
-                async with sub.batch(timeout_ms=200,
-                                     max_records=self.settings.batch_records) as records:
+                async with sub.batch(timeout_ms=200, max_records=max_records) as records:
                     if records:
                         with metrics.BATCH_SECONDS.time():
                             await self.route(records)
@@ -93,15 +143,113 @@ class Router:
         await sub.close()
 
     async def route(self, records: list[Record]) -> None:
-        """Route one batch and wait until every hand-off is stored."""
-        pending: list[asyncio.Future[object]] = []
-        pushes: list[_Push] = []
+        """Route one batch and wait until every hand-off is stored; then record what it did
+        for each task."""
+        work = _Work()
         for record in records:
             try:
-                pushes.append(self._decode(record))
-            except DecodeError as err:
-                pending += await self._reject(record, err.reason)
-        metrics.RECORDS.labels("ok").inc(len(pushes))
+                item = self._decode(record)
+            except (DecodeError, AudienceError) as err:
+                work.pending += await self._reject(record, str(err))
+                continue
+            metrics.RECORDS.labels("ok").inc()
+            if isinstance(item, _Push):
+                work.pushes.append(item)
+            elif isinstance(item, _Start):
+                work.starts.append(item)
+            else:
+                work.steps.append(item)
+        await self._check_tasks(work)
+        for start in work.starts:
+            await self._start(work, start)
+        for step in work.steps:
+            await self._plan(work, step)
+        await self._route_pushes(work)
+        await asyncio.gather(*work.pending)
+        await self._store.record_progress(work.progress, now_ms())
+        for app_id, resolved in work.ended:
+            await self._store.discard(app_id, resolved)
+        if work.pushes:
+            log.info("handed off", task_ids=[p.task_id for p in work.pushes])
+
+    async def _check_tasks(self, work: _Work) -> None:
+        """Drop what was done already or belongs to a stopped task, in one round trip: a
+        fan-out request seen again, a step counted already, a shard routed already."""
+        shards = [p for p in work.pushes if p.shard]
+        queries = [*((s.push.app_id, s.push.task_id, "") for s in work.starts),
+                   *((s.push.app_id, s.push.task_id, "") for s in work.steps),
+                   *((p.app_id, p.task_id, p.shard) for p in shards)]
+        if not queries:
+            return
+        marks = iter(await self._store.task_marks(queries))
+        starts, steps, skipped = [], [], set()
+        for start in work.starts:
+            mark = next(marks)
+            if mark.started or mark.stopped:
+                metrics.FANOUT.labels("request", "stopped" if mark.stopped else "replayed").inc()
+                log.info("fan-out request skipped", task_id=start.push.task_id,
+                         app_id=start.push.app_id, stopped=mark.stopped)
+            else:
+                starts.append(start)
+        for step in work.steps:
+            mark = next(marks)
+            if mark.stopped:
+                metrics.FANOUT.labels("step", "stopped").inc()
+                work.ended.append((step.push.app_id, step.resolved))
+            elif step.seq <= mark.step:
+                metrics.FANOUT.labels("step", "replayed").inc()
+            else:
+                steps.append(step)
+        for push in shards:
+            mark = next(marks)
+            if mark.stopped or mark.shard_done:
+                metrics.FANOUT.labels("shard", "stopped" if mark.stopped else "replayed").inc()
+                skipped.add(id(push))
+        work.starts, work.steps = starts, steps
+        work.pushes = [p for p in work.pushes if id(p) not in skipped]
+
+    async def _start(self, work: _Work, start: _Start) -> None:
+        """Resolve the audience in the store and publish the first planning step."""
+        push = start.push
+        assert start.request.audience is not None
+        try:
+            resolved = await self._store.resolve(push.app_id, start.request.audience, now_ms())
+        except AudienceError as err:
+            # An attribute that is not declared: only the store knows the declared names.
+            work.pending += await self._reject(start.record, str(err))
+            return
+        first = FanoutStep(push, resolved, 0, 0)
+        work.pending.append(await self._bus.publish(topics.FANOUT, encode_internal(first),
+                                                    key=push.task_id.encode()))
+        work.progress.append(Progress(push.app_id, push.task_id,
+                                      audience=start.request.audience_kind()))
+        log.info("fan-out started", task_id=push.task_id, app_id=push.app_id,
+                 audience=start.request.audience_kind(), unit=resolved.unit)
+
+    async def _plan(self, work: _Work, step: FanoutStep) -> None:
+        """Cut the step's shards and publish them with the step that follows."""
+        push = step.push
+        result = await fanout.cut(self._store, step, self.settings.fanout_shard,
+                                  self.settings.fanout_step)
+        for shard in result.shards:
+            work.pending.append(await self._bus.publish(
+                topics.FANOUT, encode_internal(shard),
+                key=f"{push.task_id}/{shard.shard}".encode()))
+        if result.next is not None:
+            work.pending.append(await self._bus.publish(
+                topics.FANOUT, encode_internal(result.next), key=push.task_id.encode()))
+        else:
+            work.ended.append((push.app_id, step.resolved))
+        work.progress.append(Progress(push.app_id, push.task_id, step=step.seq,
+                                      shards=len(result.shards), devices=result.devices,
+                                      last=result.next is None))
+        metrics.FANOUT.labels("step", "done").inc()
+        log.info("fan-out step", task_id=push.task_id, app_id=push.app_id, seq=step.seq,
+                 shards=len(result.shards), devices=result.devices, last=result.next is None)
+
+    async def _route_pushes(self, work: _Work) -> None:
+        """Decide every device of the batch's pushes and hand each one off."""
+        pushes = work.pushes
         devices = [(p.app_id, rid) for p in pushes for rid in p.registration_ids]
         states = []
         for start in range(0, len(devices), _LOOKUP_CHUNK):
@@ -116,45 +264,72 @@ class Router:
             offset += count
             node_entries += self._node_entries(push, plan.nodes, in_inbox=False)
             for vendor, targets in plan.vendors.items():
-                pending += await self._to_vendor(push, vendor, targets)
+                work.pending += await self._to_vendor(push, vendor, targets)
             if plan.inbox:
                 entries, futures = await self._to_inbox(push, plan.inbox)
                 node_entries += entries
-                pending += futures
+                work.pending += futures
             for rid, reason in plan.lost:
-                pending.append(await self._event(Event(
+                work.pending.append(await self._event(Event(
                     stage=Stage.FAILED, task_id=push.task_id, app_id=push.app_id,
                     msg_id=push.msg_id, registration_id=rid, reason=reason, ts_ms=now_ms())))
+            if push.progress is not None:
+                work.progress.append(dataclasses.replace(
+                    push.progress, decisions={str(d): n for d, n in plan.counts.items()}))
+            if push.shard:
+                metrics.FANOUT.labels("shard", "done").inc()
             self._count(push, plan)
         await self._store.send_to_nodes(node_entries)
-        await asyncio.gather(*pending)
-        if pushes:
-            log.info("handed off", task_ids=[p.task_id for p in pushes])
 
-    def _decode(self, record: Record) -> _Push:
+    def _decode(self, record: Record) -> _Push | _Start | FanoutStep:
+        if record.topic == topics.FANOUT:
+            item = decode_fanout(record.value)
+            return self._shard(item) if isinstance(item, FanoutShard) else item
         if record.topic == topics.FALLBACK:
-            fallback = decode_fallback(record.value)
-            push = frames.decode_server(fallback.frame)
-            if not isinstance(push, frames.Push):
-                raise DecodeError("fallback frame is not a PUSH")
-            alive = fallback.expires_at_ms > now_ms()
-            reason = fallback.reason if alive or not fallback.expires_at_ms else Reason.EXPIRED
-            return _Push(fallback.app_id, fallback.task_id, fallback.msg_id,
-                         frames.message_of(push), fallback.frame,
-                         list(dict.fromkeys(fallback.registration_ids)), fallback.push_flag,
-                         fallback.expires_at_ms,
-                         Policy(fallback.push_flag, can_wait=alive, lost_reason=reason),
-                         online=False)
+            return self._fallback(record)
         req = decode_push_request(record.value)
+        if req.audience is not None:
+            validate_audience(req.audience, self._limits)
         # The message id is the task id: a device sees one message per task, and a push
         # routed again (after a crash) carries the same id, so the device drops the copy.
         msg_id = req.task_id
         expires = now_ms() + req.lifetime_s * 1000 if req.lifetime_s else 0
         frame = frames.encode(frames.Push(mid=msg_id, task=req.task_id,
                                           msg=frames.message_map(req.message), ts=now_ms()))
-        return _Push(req.app_id, req.task_id, msg_id, req.message, frame,
-                     list(dict.fromkeys(req.registration_ids)), req.push_flag, expires,
-                     Policy(req.push_flag, can_wait=bool(expires)), online=True)
+        targets = req.targets()
+        if targets is None:
+            return _Start(record, req, FanoutPush(app_id=req.app_id, task_id=req.task_id,
+                                          msg_id=msg_id, message=req.message, frame=frame,
+                                          push_flag=req.push_flag, expires_at_ms=expires))
+        rids = list(dict.fromkeys(targets))
+        progress = Progress(req.app_id, req.task_id, audience=req.audience_kind(), step=0,
+                            shards=1, devices=len(rids), last=True, shard="0")
+        return _Push(req.app_id, req.task_id, msg_id, req.message, frame, rids, req.push_flag,
+                     expires, Policy(req.push_flag, can_wait=bool(expires)), online=True,
+                     progress=progress)
+
+    def _fallback(self, record: Record) -> _Push:
+        fallback = decode_fallback(record.value)
+        push = frames.decode_server(fallback.frame)
+        if not isinstance(push, frames.Push):
+            raise DecodeError("fallback frame is not a PUSH")
+        alive = fallback.expires_at_ms > now_ms()
+        reason = fallback.reason if alive or not fallback.expires_at_ms else Reason.EXPIRED
+        return _Push(fallback.app_id, fallback.task_id, fallback.msg_id,
+                     frames.message_of(push), fallback.frame,
+                     list(dict.fromkeys(fallback.registration_ids)), fallback.push_flag,
+                     fallback.expires_at_ms,
+                     Policy(fallback.push_flag, can_wait=alive, lost_reason=reason),
+                     online=False)
+
+    @staticmethod
+    def _shard(shard: FanoutShard) -> _Push:
+        push = shard.push
+        return _Push(push.app_id, push.task_id, push.msg_id, push.message, push.frame,
+                     shard.registration_ids, push.push_flag, push.expires_at_ms,
+                     Policy(push.push_flag, can_wait=push.expires_at_ms > now_ms()),
+                     online=True, progress=Progress(push.app_id, push.task_id,
+                                                    shard=shard.shard))
 
     async def _alive_nodes(self, nodes: Iterable[str]) -> set[str]:
         """The live nodes among ``nodes``, from a cache refreshed once a second."""

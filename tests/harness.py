@@ -62,6 +62,7 @@ class Role:
 
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.args = args
+        self.env = env
         self.log_path = log_path
         self._log = log_path.open("ab")
         full_env = {**os.environ, "HERALD_REDIS_URL": REDIS, "HERALD_KAFKA_BOOTSTRAP": KAFKA,
