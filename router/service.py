@@ -13,8 +13,9 @@ import asyncio
 import dataclasses
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 
@@ -24,28 +25,23 @@ from herald.runtime import dead_letter
 from herald.settings import RouterSettings
 from herald.store import Store
 from herald.task_store import Progress
-from proto import frames, topics
-from proto.audience import AudienceError, ResolvedAudience, validate_audience
+from proto import topics
+from proto.audience import AudienceError, ResolvedAudience
 from proto.envelopes import (
-    FanoutPush,
-    FanoutShard,
     FanoutStep,
     NodeDelivery,
-    PushRequest,
     VendorJob,
     VendorTarget,
-    decode_fallback,
-    decode_fanout,
-    decode_push_request,
     encode_internal,
 )
 from proto.errors import DecodeError
 from proto.events import Event, Reason, Stage, encode_event, now_ms
-from proto.message import Message
 from router import fanout, metrics
-from router.decide import Plan, Policy, decide
+from router.decide import Plan, decide
+from router.intake import Push, Start, decode
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 #: Devices looked up per Redis round trip.
 _LOOKUP_CHUNK = 5000
@@ -55,53 +51,29 @@ _ALIVE_CACHE_S = 1.0
 _TASK_ID = re.compile(rb'"task_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
 
 
-@dataclass(frozen=True, slots=True)
-class _Push:
-    """One push to route, from a request or a fallback."""
-
-    app_id: str
-    task_id: str
-    msg_id: str
-    message: Message
-    frame: bytes
-    registration_ids: list[str]
-    push_flag: int
-    expires_at_ms: int
-    policy: Policy
-    #: False for fallbacks: the device was just not reachable online, so only offline paths.
-    online: bool
-    #: What routing this push does for its task (its decisions are added once made); None for
-    #: fallbacks, whose devices were counted when they were first routed.
-    progress: Progress | None = None
-
-    @property
-    def shard(self) -> str:
-        """The name of the fan-out shard this push is; '' for a push routed whole (a direct
-        push is its task's only step and shard, and is routed at once, in one batch)."""
-        progress = self.progress
-        return progress.shard if progress is not None and progress.step is None else ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Start:
-    """A push whose audience must be resolved before it fans out."""
-
-    record: Record
-    request: PushRequest
-    push: FanoutPush
-
-
 @dataclass(slots=True)
 class _Work:
     """One batch, sorted: what to route, to plan, and to write once its hand-offs are stored."""
 
-    pushes: list[_Push] = dataclasses.field(default_factory=list)
-    starts: list[_Start] = dataclasses.field(default_factory=list)
+    pushes: list[Push] = dataclasses.field(default_factory=list)
+    starts: list[Start] = dataclasses.field(default_factory=list)
     steps: list[FanoutStep] = dataclasses.field(default_factory=list)
     pending: list[asyncio.Future[object]] = dataclasses.field(default_factory=list)
     progress: list[Progress] = dataclasses.field(default_factory=list)
     #: Resolved audiences whose fan-out ended (exhausted or stopped), to delete at the end.
     ended: list[tuple[str, ResolvedAudience]] = dataclasses.field(default_factory=list)
+
+
+def _first(items: list[T], key: Callable[[T], Hashable]) -> list[T]:
+    """``items`` without those whose key an earlier one had, in order."""
+    seen: set[Hashable] = set()
+    kept = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            kept.append(item)
+    return kept
 
 
 class Router:
@@ -148,14 +120,14 @@ class Router:
         work = _Work()
         for record in records:
             try:
-                item = self._decode(record)
+                item = decode(record, self._limits)
             except (DecodeError, AudienceError) as err:
                 work.pending += await self._reject(record, str(err))
                 continue
             metrics.RECORDS.labels("ok").inc()
-            if isinstance(item, _Push):
+            if isinstance(item, Push):
                 work.pushes.append(item)
-            elif isinstance(item, _Start):
+            elif isinstance(item, Start):
                 work.starts.append(item)
             else:
                 work.steps.append(item)
@@ -174,7 +146,12 @@ class Router:
 
     async def _check_tasks(self, work: _Work) -> None:
         """Drop what was done already or belongs to a stopped task, in one round trip: a
-        fan-out request seen again, a step counted already, a shard routed already."""
+        fan-out request seen again, a step counted already, a shard routed already; and the
+        second copy of any of them within the batch (a replay next to its original)."""
+        work.starts = _first(work.starts, lambda s: (s.push.app_id, s.push.task_id))
+        work.steps = _first(work.steps, lambda s: (s.push.app_id, s.push.task_id, s.seq))
+        work.pushes = _first(work.pushes, lambda p: (p.app_id, p.task_id, p.shard)
+                             if p.shard else id(p))
         shards = [p for p in work.pushes if p.shard]
         queries = [*((s.push.app_id, s.push.task_id, "") for s in work.starts),
                    *((s.push.app_id, s.push.task_id, "") for s in work.steps),
@@ -208,7 +185,7 @@ class Router:
         work.starts, work.steps = starts, steps
         work.pushes = [p for p in work.pushes if id(p) not in skipped]
 
-    async def _start(self, work: _Work, start: _Start) -> None:
+    async def _start(self, work: _Work, start: Start) -> None:
         """Resolve the audience in the store and publish the first planning step."""
         push = start.push
         assert start.request.audience is not None
@@ -281,56 +258,6 @@ class Router:
             self._count(push, plan)
         await self._store.send_to_nodes(node_entries)
 
-    def _decode(self, record: Record) -> _Push | _Start | FanoutStep:
-        if record.topic == topics.FANOUT:
-            item = decode_fanout(record.value)
-            return self._shard(item) if isinstance(item, FanoutShard) else item
-        if record.topic == topics.FALLBACK:
-            return self._fallback(record)
-        req = decode_push_request(record.value)
-        if req.audience is not None:
-            validate_audience(req.audience, self._limits)
-        # The message id is the task id: a device sees one message per task, and a push
-        # routed again (after a crash) carries the same id, so the device drops the copy.
-        msg_id = req.task_id
-        expires = now_ms() + req.lifetime_s * 1000 if req.lifetime_s else 0
-        frame = frames.encode(frames.Push(mid=msg_id, task=req.task_id,
-                                          msg=frames.message_map(req.message), ts=now_ms()))
-        targets = req.targets()
-        if targets is None:
-            return _Start(record, req, FanoutPush(app_id=req.app_id, task_id=req.task_id,
-                                          msg_id=msg_id, message=req.message, frame=frame,
-                                          push_flag=req.push_flag, expires_at_ms=expires))
-        rids = list(dict.fromkeys(targets))
-        progress = Progress(req.app_id, req.task_id, audience=req.audience_kind(), step=0,
-                            shards=1, devices=len(rids), last=True, shard="0")
-        return _Push(req.app_id, req.task_id, msg_id, req.message, frame, rids, req.push_flag,
-                     expires, Policy(req.push_flag, can_wait=bool(expires)), online=True,
-                     progress=progress)
-
-    def _fallback(self, record: Record) -> _Push:
-        fallback = decode_fallback(record.value)
-        push = frames.decode_server(fallback.frame)
-        if not isinstance(push, frames.Push):
-            raise DecodeError("fallback frame is not a PUSH")
-        alive = fallback.expires_at_ms > now_ms()
-        reason = fallback.reason if alive or not fallback.expires_at_ms else Reason.EXPIRED
-        return _Push(fallback.app_id, fallback.task_id, fallback.msg_id,
-                     frames.message_of(push), fallback.frame,
-                     list(dict.fromkeys(fallback.registration_ids)), fallback.push_flag,
-                     fallback.expires_at_ms,
-                     Policy(fallback.push_flag, can_wait=alive, lost_reason=reason),
-                     online=False)
-
-    @staticmethod
-    def _shard(shard: FanoutShard) -> _Push:
-        push = shard.push
-        return _Push(push.app_id, push.task_id, push.msg_id, push.message, push.frame,
-                     shard.registration_ids, push.push_flag, push.expires_at_ms,
-                     Policy(push.push_flag, can_wait=push.expires_at_ms > now_ms()),
-                     online=True, progress=Progress(push.app_id, push.task_id,
-                                                    shard=shard.shard))
-
     async def _alive_nodes(self, nodes: Iterable[str]) -> set[str]:
         """The live nodes among ``nodes``, from a cache refreshed once a second."""
         now = time.monotonic()
@@ -340,14 +267,14 @@ class Router:
                 self._alive[node] = (now + _ALIVE_CACHE_S, alive)
         return {n for n in nodes if self._alive[n][1]}
 
-    def _node_entries(self, push: _Push, nodes: dict[str, list[str]], *,
+    def _node_entries(self, push: Push, nodes: dict[str, list[str]], *,
                       in_inbox: bool) -> list[tuple[str, bytes]]:
         return [(node, encode_internal(NodeDelivery(
             push.app_id, push.task_id, push.msg_id, push.frame, rids,
             push_flag=push.push_flag, expires_at_ms=push.expires_at_ms, in_inbox=in_inbox)))
             for node, rids in nodes.items()]
 
-    async def _to_vendor(self, push: _Push, vendor: str,
+    async def _to_vendor(self, push: Push, vendor: str,
                          targets: list[VendorTarget]) -> list[asyncio.Future[object]]:
         size = self.settings.vendor_batch
         futures = []
@@ -360,7 +287,7 @@ class Router:
                                                    key=push.task_id.encode()))
         return futures
 
-    async def _to_inbox(self, push: _Push, rids: list[str]
+    async def _to_inbox(self, push: Push, rids: list[str]
                         ) -> tuple[list[tuple[str, bytes]], list[asyncio.Future[object]]]:
         """Store the push in the devices' offline inboxes, then look once more: a device that
         connected meanwhile may have drained its inbox already, so it gets the push online too
@@ -387,7 +314,7 @@ class Router:
                 online.setdefault(state.presence.node, []).append(rid)
         return self._node_entries(push, online, in_inbox=True), futures
 
-    def _count(self, push: _Push, plan: Plan) -> None:
+    def _count(self, push: Push, plan: Plan) -> None:
         for decision, count in plan.counts.items():
             metrics.DECISIONS.labels(decision).inc(count)
         log.info("routing", task_id=push.task_id, app_id=push.app_id, fallback=not push.online,

@@ -1,0 +1,115 @@
+"""What the router consumes, decoded: pushes to route, fan-outs to start, planning steps.
+
+No I/O. A push request naming its devices becomes a ``Push`` routed at once; one naming an
+audience to resolve becomes a ``Start``; a fallback becomes a ``Push`` for the offline path
+only; a fan-out shard becomes a ``Push`` of its devices; a planning step stays a
+``FanoutStep``. Undecodable records raise ``DecodeError``, refused audiences ``AudienceError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from herald.bus import Record
+from herald.task_store import Progress
+from proto import frames, topics
+from proto.audience import AudienceLimits, validate_audience
+from proto.envelopes import (
+    FanoutPush,
+    FanoutShard,
+    FanoutStep,
+    PushRequest,
+    decode_fallback,
+    decode_fanout,
+    decode_push_request,
+)
+from proto.errors import DecodeError
+from proto.events import Reason, now_ms
+from proto.message import Message
+from router.decide import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One push to route, from a request or a fallback."""
+
+    app_id: str
+    task_id: str
+    msg_id: str
+    message: Message
+    frame: bytes
+    registration_ids: list[str]
+    push_flag: int
+    expires_at_ms: int
+    policy: Policy
+    #: False for fallbacks: the device was just not reachable online, so only offline paths.
+    online: bool
+    #: What routing this push does for its task (its decisions are added once made); None for
+    #: fallbacks, whose devices were counted when they were first routed.
+    progress: Progress | None = None
+
+    @property
+    def shard(self) -> str:
+        """The name of the fan-out shard this push is; '' for a push routed whole (a direct
+        push is its task's only step and shard, and is routed at once, in one batch)."""
+        progress = self.progress
+        return progress.shard if progress is not None and progress.step is None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A push whose audience must be resolved before it fans out."""
+
+    record: Record
+    request: PushRequest
+    push: FanoutPush
+
+
+def decode(record: Record, limits: AudienceLimits) -> Push | Start | FanoutStep:
+    """What ``record`` asks the router to do, by its topic."""
+    if record.topic == topics.FANOUT:
+        item = decode_fanout(record.value)
+        return _shard(item) if isinstance(item, FanoutShard) else item
+    if record.topic == topics.FALLBACK:
+        return _fallback(record)
+    req = decode_push_request(record.value)
+    if req.audience is not None:
+        validate_audience(req.audience, limits)
+    # The message id is the task id: a device sees one message per task, and a push
+    # routed again (after a crash) carries the same id, so the device drops the copy.
+    msg_id = req.task_id
+    expires = now_ms() + req.lifetime_s * 1000 if req.lifetime_s else 0
+    frame = frames.encode(frames.Push(mid=msg_id, task=req.task_id,
+                                      msg=frames.message_map(req.message), ts=now_ms()))
+    targets = req.targets()
+    if targets is None:
+        return Start(record, req, FanoutPush(app_id=req.app_id, task_id=req.task_id,
+                                             msg_id=msg_id, message=req.message, frame=frame,
+                                             push_flag=req.push_flag, expires_at_ms=expires))
+    rids = list(dict.fromkeys(targets))
+    progress = Progress(req.app_id, req.task_id, audience=req.audience_kind(), step=0,
+                        shards=1, devices=len(rids), last=True, shard="0")
+    return Push(req.app_id, req.task_id, msg_id, req.message, frame, rids, req.push_flag,
+                expires, Policy(req.push_flag, can_wait=bool(expires)), online=True,
+                progress=progress)
+
+
+def _fallback(record: Record) -> Push:
+    fallback = decode_fallback(record.value)
+    push = frames.decode_server(fallback.frame)
+    if not isinstance(push, frames.Push):
+        raise DecodeError("fallback frame is not a PUSH")
+    alive = fallback.expires_at_ms > now_ms()
+    reason = fallback.reason if alive or not fallback.expires_at_ms else Reason.EXPIRED
+    return Push(fallback.app_id, fallback.task_id, fallback.msg_id, frames.message_of(push),
+                fallback.frame, list(dict.fromkeys(fallback.registration_ids)),
+                fallback.push_flag, fallback.expires_at_ms,
+                Policy(fallback.push_flag, can_wait=alive, lost_reason=reason), online=False)
+
+
+def _shard(shard: FanoutShard) -> Push:
+    push = shard.push
+    return Push(push.app_id, push.task_id, push.msg_id, push.message, push.frame,
+                shard.registration_ids, push.push_flag, push.expires_at_ms,
+                Policy(push.push_flag, can_wait=push.expires_at_ms > now_ms()), online=True,
+                progress=Progress(push.app_id, push.task_id, shard=shard.shard))
