@@ -1,7 +1,13 @@
-"""Delivery events on ``push.events``: JSON, one record per (task, device, stage).
+"""Delivery events on ``push.events``: JSON, one record per (task, stage, channel) and device,
+or per many devices at once (``registration_ids``) where one step treats them alike.
 
-Every role emits them; the stats role (a later issue) folds them into funnels. Consumers dedupe
-by (task, device, stage), since Herald delivers at least once.
+Every role emits them, keyed by the task id; ``herald stats`` folds them into funnels. The
+funnel a task reports follows the stages in order: ``targeted`` (the router decided for the
+device), ``sendable`` (it had a way to be reached: online, a vendor channel, the offline
+inbox), ``sent`` (written to its socket, or accepted by the vendor), ``delivered`` (the device
+acknowledged it, or the vendor's receipt says it arrived), ``clicked``; ``failed`` with a
+``reason`` is a loss. Consumers dedupe by (task, device, stage, channel), since Herald
+delivers at least once.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from proto.errors import DecodeError
 class Stage(StrEnum):
     """Where a delivery is."""
 
+    #: The router decided for the device: it is in the push's audience.
+    TARGETED = "targeted"
+    #: The device had a way to be reached (``channel``: online, a vendor, the inbox).
+    SENDABLE = "sendable"
     #: Handed to a channel: written to a device's socket, or accepted by a vendor.
     SENT = "sent"
     #: Kept in the offline inbox until the device connects or the lifetime ends.
@@ -68,27 +78,42 @@ class Reason(StrEnum):
     QUOTA_EXCEEDED = "quota_exceeded"
     #: The vendor cannot do what was asked (a message kind, a revoke).
     NOT_SUPPORTED = "not_supported"
+    #: The app recalled the push before it reached the device.
+    RECALLED = "recalled"
 
 
 class Channel(StrEnum):
     """Delivery channels other than vendors (vendors are named by their vendor id)."""
 
     ONLINE = "online"
+    #: The offline inbox: the device gets the push when it next connects.
+    INBOX = "inbox"
 
 
 class Event(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
-    """One stage of one delivery. ``ts_ms`` is wall-clock milliseconds at the emitter."""
+    """One stage of one delivery, for one device (``registration_id``) or for each of many
+    (``registration_ids``). ``platform`` is the devices' platform where the emitter knows it
+    (the router, on ``targeted``). ``ts_ms`` is wall-clock milliseconds at the emitter."""
 
     stage: Stage
     task_id: str
     app_id: str = ""
     msg_id: str = ""
     registration_id: str = ""
+    registration_ids: list[str] = []
+    platform: str = ""
     channel: str = ""
     reason: str = ""
     node: str = ""
     detail: str = ""
     ts_ms: int = 0
+
+
+    def devices(self) -> list[str]:
+        """The registration ids the event is about (none for a task-level event)."""
+        if self.registration_id:
+            return [self.registration_id, *self.registration_ids]
+        return self.registration_ids
 
 
 _encoder = msgspec.json.Encoder()

@@ -23,7 +23,7 @@ from herald.backoff import Backoff
 from herald.bus import Bus, Record, Subscription
 from herald.runtime import dead_letter
 from herald.settings import RouterSettings
-from herald.store import Store
+from herald.store import DeviceState, Store
 from herald.task_store import Progress
 from proto import topics
 from proto.audience import AudienceError, ResolvedAudience
@@ -35,7 +35,7 @@ from proto.envelopes import (
     encode_internal,
 )
 from proto.errors import DecodeError
-from proto.events import Event, Reason, Stage, encode_event, now_ms
+from proto.events import Channel, Event, Reason, Stage, encode_event, now_ms
 from router import fanout, metrics
 from router.decide import Plan, decide
 from router.intake import Push, Start, decode
@@ -236,9 +236,14 @@ class Router:
         offset = 0
         for push in pushes:
             count = len(push.registration_ids)
-            plan = decide(push.policy, push.registration_ids, states[offset:offset + count],
+            push_states = states[offset:offset + count]
+            plan = decide(push.policy, push.registration_ids, push_states,
                           alive if push.online else ())
             offset += count
+            if push.progress is not None:
+                # The devices' first decision: where the task's funnel starts. Fallbacks are
+                # second attempts for devices counted already.
+                work.pending += await self._funnel(push, push_states, plan)
             node_entries += self._node_entries(push, plan.nodes, in_inbox=False)
             for vendor, targets in plan.vendors.items():
                 work.pending += await self._to_vendor(push, vendor, targets)
@@ -246,10 +251,13 @@ class Router:
                 entries, futures = await self._to_inbox(push, plan.inbox)
                 node_entries += entries
                 work.pending += futures
+            lost: dict[str, list[str]] = {}
             for rid, reason in plan.lost:
+                lost.setdefault(reason, []).append(rid)
+            for reason, rids in lost.items():
                 work.pending.append(await self._event(Event(
                     stage=Stage.FAILED, task_id=push.task_id, app_id=push.app_id,
-                    msg_id=push.msg_id, registration_id=rid, reason=reason, ts_ms=now_ms())))
+                    msg_id=push.msg_id, registration_ids=rids, reason=reason, ts_ms=now_ms())))
             if push.progress is not None:
                 work.progress.append(dataclasses.replace(
                     push.progress, decisions={str(d): n for d, n in plan.counts.items()}))
@@ -257,6 +265,27 @@ class Router:
                 metrics.FANOUT.labels("shard", "done").inc()
             self._count(push, plan)
         await self._store.send_to_nodes(node_entries)
+
+    async def _funnel(self, push: Push, states: Sequence[DeviceState],
+                      plan: Plan) -> list[asyncio.Future[object]]:
+        """``targeted`` events by platform, and ``sendable`` events by channel: one event for
+        each group of devices, not one per device."""
+        targeted: dict[str, list[str]] = {}
+        for rid, state in zip(push.registration_ids, states, strict=True):
+            platform = state.record.platform if state.record is not None else ""
+            targeted.setdefault(platform, []).append(rid)
+        sendable = {Channel.ONLINE: [rid for rids in plan.nodes.values() for rid in rids],
+                    Channel.INBOX: plan.inbox,
+                    **{vendor: [t.registration_id for t in targets]
+                       for vendor, targets in plan.vendors.items()}}
+        ts = now_ms()
+        events = [Event(stage=Stage.TARGETED, task_id=push.task_id, app_id=push.app_id,
+                        msg_id=push.msg_id, registration_ids=rids, platform=platform,
+                        ts_ms=ts) for platform, rids in targeted.items()]
+        events += [Event(stage=Stage.SENDABLE, task_id=push.task_id, app_id=push.app_id,
+                         msg_id=push.msg_id, registration_ids=rids, channel=channel, ts_ms=ts)
+                   for channel, rids in sendable.items() if rids]
+        return [await self._event(event) for event in events]
 
     async def _alive_nodes(self, nodes: Iterable[str]) -> set[str]:
         """The live nodes among ``nodes``, from a cache refreshed once a second."""
@@ -297,11 +326,11 @@ class Router:
                                                 self.settings.inbox_max)
         futures = []
         metrics.INBOX.labels("stored").inc(len(rids))
+        futures.append(await self._event(Event(
+            stage=Stage.STORED, task_id=push.task_id, app_id=push.app_id, msg_id=push.msg_id,
+            registration_ids=rids, channel=Channel.INBOX, ts_ms=now_ms())))
         for rid, gone in zip(rids, evicted, strict=True):
             metrics.INBOX.labels("evicted").inc(len(gone))
-            futures.append(await self._event(Event(
-                stage=Stage.STORED, task_id=push.task_id, app_id=push.app_id,
-                msg_id=push.msg_id, registration_id=rid, ts_ms=now_ms())))
             for msg_id in gone:
                 futures.append(await self._event(Event(
                     stage=Stage.FAILED, task_id=msg_id, app_id=push.app_id, msg_id=msg_id,

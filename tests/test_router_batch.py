@@ -84,7 +84,7 @@ async def test_a_step_or_shard_twice_in_one_batch_routes_each_device_once(router
     try:
         await route.route([step, step])
         shards = [decode_fanout(r.value) for r in await eventually(
-            lambda: [r for r in fanout.records if r.key.startswith(f"{task}/".encode())]
+            lambda: [r for r in fanout.records if r.key.startswith(f"{task}/0.".encode())]
             or None, 20, "the shards")]
         # About two shards of ten (fanout_step=2) and one step for the rest; each once.
         following = await until_sentinel(bus, fanout, task.encode())
@@ -95,12 +95,16 @@ async def test_a_step_or_shard_twice_in_one_batch_routes_each_device_once(router
         size = sum(len(s.registration_ids) for s in shards)
         again = [Record(topics.FANOUT, 0, 0, None, encode_internal(s)) for s in shards]
         await route.route([again[0], *again])
-        decided = [decode_event(v).registration_id
-                   for v in await until_sentinel(bus, events, task.encode())]
+        # A router on the stack may take the next step meanwhile: count these shards' devices.
+        mine = {rid for s in shards for rid in s.registration_ids}
+        decided = [rid for v in await until_sentinel(bus, events, task.encode())
+                   if (event := decode_event(v)).stage == "failed" for rid in event.devices()
+                   if rid in mine]
         assert len(decided) == size and len(set(decided)) == size
+        # Counted once too, whether or not another router took the rest of the audience.
         status = await store.task_status(app.app_id, task)
-        assert status is not None and status.shards_done == len(names)
-        assert status.decisions == {"offline": size}
+        assert status is not None and status.shards_done >= len(names)
+        assert size <= status.decisions["offline"] <= status.devices
     finally:
         await fanout.stop()
         await events.stop()

@@ -68,7 +68,7 @@ def reached(events: TopicWatcher, task: str) -> collections.Counter[str]:
         if record.key == task.encode():
             event = decode_event(record.value)
             if event.stage == "failed":
-                counts[event.registration_id] += 1
+                counts.update(event.devices())
     return counts
 
 

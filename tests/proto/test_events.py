@@ -102,9 +102,18 @@ def test_arbitrary_bytes_only_raise_decode_error(data):
         assert err.reason.startswith("invalid event: ")
 
 
-def test_channel_has_only_online():
-    assert list(Channel) == [Channel.ONLINE]
+def test_channels_are_online_and_inbox():
+    assert list(Channel) == [Channel.ONLINE, Channel.INBOX]
     assert not hasattr(Channel, "NONE")
+
+
+def test_an_event_names_one_device_or_many():
+    one = Event(stage=Stage.SENT, task_id="t", registration_id="r1")
+    many = Event(stage=Stage.TARGETED, task_id="t", registration_ids=["r1", "r2"],
+                 platform="ios")
+    assert (one.devices(), many.devices()) == (["r1"], ["r1", "r2"])
+    assert Event(stage=Stage.REJECTED, task_id="t").devices() == []
+    assert decode_event(encode_event(many)) == many
 
 
 def test_event_without_channel_omits_it():
