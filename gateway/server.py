@@ -261,7 +261,8 @@ class Gateway:
         for item in stored:
             pending = Pending(task_id=item.msg_id, msg_id=item.msg_id, frame=item.frame,
                               push_flag=1, expires_at_ms=0, from_inbox=True, deadline=deadline)
-            self._write(conn, pending)
+            if self._write(conn, pending):
+                self._sent(held.app_id, pending, [held.registration_id])
         metrics.INBOX_DEPTH.observe(len(stored))
 
     def _replace(self, old: _Conn) -> None:
@@ -344,8 +345,14 @@ class Gateway:
 
     # Writing pushes
 
-    def _write(self, conn: _Conn, pending: Pending) -> None:
-        """Write one push and expect its ACK; the one place pushes reach a socket."""
+    def _sent(self, app_id: str, pending: Pending, rids: list[str]) -> None:
+        self._outflow.emit(Event(stage=Stage.SENT, task_id=pending.task_id, app_id=app_id,
+                                 msg_id=pending.msg_id, registration_ids=rids,
+                                 channel=Channel.ONLINE, node=self.node, ts_ms=now_ms()))
+
+    def _write(self, conn: _Conn, pending: Pending) -> bool:
+        """Write one push and expect its ACK; the one place pushes reach a socket. Whether it
+        was written (or queued behind a busy socket)."""
         forgotten = conn.session.expect_ack(pending)
         if forgotten is not None and not forgotten.from_inbox:
             self._outflow.fall_back(conn.session.held, forgotten, Reason.ACK_TIMEOUT)
@@ -358,12 +365,13 @@ class Gateway:
             log.warning("slow reader disconnected", app_id=conn.session.held.app_id,
                         registration_id=conn.session.held.registration_id)
             conn.link.abort()
-            return
+            return False
         except LinkClosed:
             metrics.PUSHES.labels("closing").inc()
-            return
+            return False
         metrics.PUSHES.labels("written").inc()
         metrics.BYTES_OUT.inc(len(pending.frame))
+        return True
 
     def _deliver(self, delivery: NodeDelivery) -> None:
         # One Pending for every device of the delivery: it is immutable and the same for all,
@@ -373,15 +381,19 @@ class Gateway:
                           expires_at_ms=delivery.expires_at_ms, from_inbox=delivery.in_inbox,
                           deadline=asyncio.get_running_loop().time() + self.settings.ack_timeout_s)
         expired = delivery.expires_at_ms and delivery.expires_at_ms < now_ms()
+        written: list[str] = []
         for rid in delivery.registration_ids:
             conn = self._conns.get((delivery.app_id, rid))
             if conn is not None and not expired:
-                self._write(conn, pending)
+                if self._write(conn, pending):
+                    written.append(rid)
                 continue
             metrics.PUSHES.labels("expired" if expired else "not_connected").inc()
             if not delivery.in_inbox:
                 self._outflow.fall_back(Held(delivery.app_id, rid, self.node, 0), pending,
                                         Reason.EXPIRED if expired else Reason.CLOSED)
+        if written:
+            self._sent(delivery.app_id, pending, written)
 
     def _kick(self, kick: NodeKick) -> None:
         conn = self._conns.get((kick.app_id, kick.registration_id))

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from herald.settings import (
+    ApiSettings,
     CommonSettings,
     GatewaySettings,
     RouterSettings,
+    StatsSettings,
     VendorSettings,
     describe,
 )
@@ -30,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     roles.add_parser("router", help="push router (Kafka consumer group)", formatter_class=fmt,
                      description="Route push requests to nodes and vendor channels.",
                      epilog=describe(RouterSettings))
+    roles.add_parser("api", help="HTTP API for app backends", formatter_class=fmt,
+                     description="Serve the HTTP API: apps, devices, accounts, tags, "
+                                 "attributes, pushes and tasks; the OpenAPI document is at "
+                                 "/openapi.json.",
+                     epilog=describe(ApiSettings))
+    roles.add_parser("stats", help="stats consumer (Kafka consumer group)", formatter_class=fmt,
+                     description="Fold delivery events into task funnels, losses, traces "
+                                 "and daily totals.",
+                     epilog=describe(StatsSettings))
     vendor = roles.add_parser("vendor", help="vendor channel sender", formatter_class=fmt,
                               description="Send offline pushes through one vendor channel.",
                               epilog=describe(VendorSettings))
@@ -130,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(role)
     elif args.role == "router":
         from router.main import main as role
+        run(role)
+    elif args.role == "api":
+        from router.api.main import main as role
+        run(role)
+    elif args.role == "stats":
+        from stats.main import main as role
         run(role)
     else:
         from vendors.main import VENDORS

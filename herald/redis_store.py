@@ -9,6 +9,7 @@ import msgspec
 import redis.asyncio as redis
 
 from herald.redis_audience import RedisAudience
+from herald.redis_stats import RedisStats
 from herald.redis_tasks import RedisTasks
 from herald.store import DeviceState, Held, Presence, Stored
 from proto import keys
@@ -78,9 +79,9 @@ def _parse_record(raw: bytes | None) -> DeviceRecord | None:
         return None
 
 
-class RedisStore(RedisAudience, RedisTasks):
-    """Redis implementation of ``herald.store.Store``; audiences (``RedisAudience``) and tasks
-    (``RedisTasks``) share its connection pool."""
+class RedisStore(RedisAudience, RedisTasks, RedisStats):
+    """Redis implementation of ``herald.store.Store``; audiences (``RedisAudience``), tasks
+    (``RedisTasks``) and statistics (``RedisStats``) share its connection pool."""
 
     def __init__(self, url: str, max_connections: int = 64,
                  limits: AudienceLimits = DEFAULT_LIMITS) -> None:
@@ -91,6 +92,7 @@ class RedisStore(RedisAudience, RedisTasks):
         client = redis.Redis(connection_pool=pool)
         RedisAudience.__init__(self, client, limits)
         RedisTasks.__init__(self, client)
+        RedisStats.__init__(self, client)
         self._connect = self._redis.register_script(_CONNECT)
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)
@@ -109,6 +111,12 @@ class RedisStore(RedisAudience, RedisTasks):
     async def put_app(self, record: AppRecord) -> None:
         """See ``Store.put_app``."""
         await self._redis.set(keys.app(record.app_id), encode_internal(record))
+
+    async def add_app(self, record: AppRecord) -> bool:
+        """See ``Store.add_app``: SET NX, so two racing creations cannot both hand out
+        credentials."""
+        return bool(await self._redis.set(keys.app(record.app_id), encode_internal(record),
+                                          nx=True))
 
     async def get_app(self, app_id: str) -> AppRecord | None:
         """See ``Store.get_app``."""

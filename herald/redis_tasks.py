@@ -11,15 +11,19 @@ from herald.task_store import Progress, TaskMarks
 from proto import keys, tasks
 from proto.tasks import TaskStatus, status_of
 
-# Apply one Progress. KEYS[1]: the task hash, KEYS[2]: its routed shards. ARGV: now, audience
-# ('' = not starting), step ('' = none), shards, devices, last (0/1), shard ('' = none), TTL,
-# then decision name and count pairs. A step counts only past the last one counted, a shard's
-# decisions only the first time the shard is added: a replayed batch changes nothing.
+# Apply one Progress. KEYS[1]: the task hash, KEYS[2]: its routed shards, KEYS[3]: the app's
+# task index (a task is listed from the time it started; entries older than the TTL go).
+# ARGV: now, audience ('' = not starting), step ('' = none), shards, devices, last (0/1),
+# shard ('' = none), TTL, the task id, then decision name and count pairs. A step counts only
+# past the last one counted, a shard's decisions only the first time the shard is added: a
+# replayed batch changes nothing.
 _PROGRESS = """
 local t = KEYS[1]
 if ARGV[2] ~= '' then
   redis.call('HSETNX', t, 'started_ms', ARGV[1])
   redis.call('HSETNX', t, 'audience', ARGV[2])
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[1], ARGV[9])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1] - ARGV[8] * 1000)
 end
 if ARGV[3] ~= '' then
   local step = tonumber(ARGV[3])
@@ -31,7 +35,7 @@ if ARGV[3] ~= '' then
   end
 end
 if ARGV[7] ~= '' and redis.call('SADD', KEYS[2], ARGV[7]) == 1 then
-  for i = 9, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
+  for i = 10, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
 end
 redis.call('EXPIRE', t, ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
@@ -65,6 +69,7 @@ class RedisTasks:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hsetnx(key, tasks.ACCEPTED, now_ms)
             pipe.expire(key, keys.TASK_TTL_S)
+            pipe.zadd(keys.tasks(app_id), {task_id: now_ms}, nx=True)
             await pipe.execute()
 
     async def task_marks(self, queries: Sequence[tuple[str, str, str]]) -> list[TaskMarks]:
@@ -93,9 +98,10 @@ class RedisTasks:
             for p in progress:
                 pairs = [part for item in p.decisions.items() for part in item]
                 await self._progress(
-                    keys=[keys.task(p.app_id, p.task_id), keys.task_shards(p.app_id, p.task_id)],
+                    keys=[keys.task(p.app_id, p.task_id), keys.task_shards(p.app_id, p.task_id),
+                          keys.tasks(p.app_id)],
                     args=[now_ms, p.audience, "" if p.step is None else p.step, p.shards,
-                          p.devices, int(p.last), p.shard, keys.TASK_TTL_S, *pairs],
+                          p.devices, int(p.last), p.shard, keys.TASK_TTL_S, p.task_id, *pairs],
                     client=pipe)
             await pipe.execute()
 
@@ -104,6 +110,21 @@ class RedisTasks:
         await self._stop(keys=[keys.task(app_id, task_id), keys.task_shards(app_id, task_id)],
                          args=[now_ms])
         return await self.task_status(app_id, task_id)
+
+    async def list_tasks(self, app_id: str, since_ms: int, until_ms: int,
+                         limit: int) -> list[TaskStatus]:
+        """See ``TaskStore.list_tasks``: the index, then every task's record, in one pipeline
+        each."""
+        ids = await self._redis.zrevrangebyscore(keys.tasks(app_id), until_ms, since_ms,
+                                                 start=0, num=limit)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for raw in ids:
+                pipe.hgetall(keys.task(app_id, raw.decode()))
+                pipe.scard(keys.task_shards(app_id, raw.decode()))
+            found = await pipe.execute() if ids else []
+        listed = [status_of(app_id, raw.decode(), _fields(found[2 * i]), found[2 * i + 1])
+                  for i, raw in enumerate(ids)]
+        return [s for s in listed if s is not None]
 
     async def task_status(self, app_id: str, task_id: str) -> TaskStatus | None:
         """See ``TaskStore.task_status``."""

@@ -8,7 +8,7 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from proto import audience
+from proto import audience, keys
 from proto.audience import AudienceLimits
 
 
@@ -108,6 +108,15 @@ class ApiSettings(AudienceSettings):
     # The largest body within the default limits, an attribute call for 100 accounts of 10
     # values each, is about 120 KB; escaped text can double that.
     max_body_bytes: int = Field(512 * 1024, description="Largest request body, in bytes.")
+
+
+class StatsSettings(CommonSettings):
+    """Settings of ``herald stats``."""
+
+    metrics_port: int = Field(9705, description="Port of the Prometheus /metrics endpoint.")
+    batch_records: int = Field(2000, description="Events folded per batch at most.")
+    trace_ttl_s: int = Field(keys.TRACE_TTL_S, description="How long the trace of one "
+                             "delivery (each hop, with times) is kept.")
 
 
 class VendorSettings(CommonSettings):

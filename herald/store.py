@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from herald.audience_store import AudienceStore
+from herald.stats_store import StatsStore
 from herald.task_store import TaskStore
 from proto.envelopes import AppRecord, DeviceRecord
 
@@ -49,9 +50,10 @@ class Stored:
     frame: bytes
 
 
-class Store(AudienceStore, TaskStore, Protocol):
+class Store(AudienceStore, TaskStore, StatsStore, Protocol):
     """Apps, devices, presence, node inboxes and offline inboxes; accounts, tags, attributes
-    and audiences (``AudienceStore``); the progress of push tasks (``TaskStore``)."""
+    and audiences (``AudienceStore``); the progress of push tasks (``TaskStore``); their
+    statistics (``StatsStore``)."""
 
     async def ping(self) -> None:
         """Raise if the backend cannot be reached."""
@@ -63,6 +65,9 @@ class Store(AudienceStore, TaskStore, Protocol):
 
     async def put_app(self, record: AppRecord) -> None:
         """Create or replace an app."""
+
+    async def add_app(self, record: AppRecord) -> bool:
+        """Create the app unless one of its id exists; whether it was created."""
 
     async def get_app(self, app_id: str) -> AppRecord | None:
         """The app, or None if there is no such app."""

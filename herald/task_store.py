@@ -65,5 +65,10 @@ class TaskStore(Protocol):
         """Stop the task if it is queued or running; its status after the call (None: no such
         task). A task that is done or stopped already is left as it is."""
 
+    async def list_tasks(self, app_id: str, since_ms: int, until_ms: int,
+                         limit: int) -> list[TaskStatus]:
+        """The app's tasks accepted or started from ``since_ms`` to ``until_ms``, newest
+        first, at most ``limit``."""
+
     async def task_status(self, app_id: str, task_id: str) -> TaskStatus | None:
         """The task's status, or None if nothing is known of it."""

@@ -160,3 +160,33 @@ def task(app_id: str, task_id: str) -> str:
 def task_shards(app_id: str, task_id: str) -> str:
     """Set of the names of a task's shards that have been routed."""
     return f"{PREFIX}:{{{app_id}}}:task:{task_id}:shards"
+
+
+# Push statistics (``herald.redis_stats``).
+
+#: A delivery's trace is kept this long by default (``HERALD_TRACE_TTL_S``): a trace costs
+#: about 200 bytes a device, so a 10-million-device broadcast keeps 2 GB for this long.
+TRACE_TTL_S = 3 * 24 * 3600
+#: Daily totals are kept for a little over a year.
+DAILY_TTL_S = 400 * 24 * 3600
+
+
+def task_stats(app_id: str, task_id: str) -> str:
+    """Hash of a task's counters (field names in ``proto.stats``)."""
+    return f"{PREFIX}:{{{app_id}}}:stats:{task_id}"
+
+
+def trace(app_id: str, task_id: str, rid: str) -> str:
+    """Hash of one delivery's hops (field names in ``proto.stats``): also what makes the
+    counting idempotent, since a hop is counted only when its field is new."""
+    return f"{PREFIX}:{{{app_id}}}:trace:{task_id}:{rid}"
+
+
+def daily(app_id: str, day: str) -> str:
+    """Hash of the app's devices per stage on ``day`` (YYYY-MM-DD, UTC), over all its tasks."""
+    return f"{PREFIX}:{{{app_id}}}:daily:{day}"
+
+
+def tasks(app_id: str) -> str:
+    """Sorted set of the app's task ids by the time they were accepted or started (ms)."""
+    return f"{PREFIX}:{{{app_id}}}:tasks"

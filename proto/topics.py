@@ -21,6 +21,8 @@ ROUTER_GROUP = "herald-router"
 #: request batches (a shard holds a thousand devices, a request usually one).
 FANOUT_GROUP = "herald-router-fanout"
 VENDOR_GROUP_PREFIX = "herald-vendor-"
+#: The stats consumers' group on ``EVENTS``.
+STATS_GROUP = "herald-stats"
 
 #: Header names on dead-letter records.
 DL_REASON = "herald-reason"

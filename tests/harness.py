@@ -213,3 +213,49 @@ def metric(text: str, name: str, **labels: str) -> float:
         if line.startswith(prefix + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def _partitions(topic: str) -> list[TopicPartition]:
+    probe = AIOKafkaProducer(bootstrap_servers=KAFKA)
+    await probe.start()
+    try:
+        return [TopicPartition(topic, p) for p in sorted(await probe.partitions_for(topic))]
+    finally:
+        await probe.stop()
+
+
+async def end_offsets(topic: str) -> dict[int, int]:
+    """The offset the next record of each partition of ``topic`` will take."""
+    tps = await _partitions(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def committed_offsets(group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` committed on each partition of ``topic`` (-1: none)."""
+    tps = await _partitions(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {tp.partition: (await consumer.committed(tp)) or -1 for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+async def commit_offsets(group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` for ``group`` on ``topic``: where its next member starts. The group
+    must have no member at the time (Kafka refuses a commit from outside a live group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in offsets])
+        await consumer.commit({TopicPartition(topic, p): o for p, o in offsets.items()})
+    finally:
+        await consumer.stop()

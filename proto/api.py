@@ -1,0 +1,224 @@
+"""The bodies of the HTTP API (``herald api``): requests, responses and errors.
+
+No I/O. The API decodes every request body into one of these structs with msgspec and publishes
+their JSON Schema in its OpenAPI document, so each body is defined once, here. The structs
+check form only (types, required fields, no unknown fields, the fixed id pattern); the limits
+an operator can change (tags per account, accounts per call, ...) are checked by
+``proto.audience`` and the store, so a body that breaks one gets that limit's own code.
+
+The app a call acts for is never part of a body: it comes from the call's credentials. A push
+body may name its ``app_id``, as a push request on ``push.requests`` does, but only to have it
+checked against the credentials.
+
+Errors: every refused call answers an ``ErrorBody``: ``code`` is an ``ApiCode`` or a
+``proto.audience.Code``, ``reason`` a sentence for people.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+import msgspec
+
+from proto.audience import Code
+from proto.envelopes import Id, PushContent, PushRequest
+from proto.errors import DecodeError
+from proto.limits import ACCOUNT_RE
+
+
+class ApiCode(StrEnum):
+    """Machine-readable reasons the API refuses a call, besides the audience codes (``Code``)."""
+
+    #: Not JSON, truncated, wrong types, unknown or missing fields.
+    INVALID_BODY = "invalid_body"
+    #: A push body that does not decode to a valid push (its message, targets or lifetime).
+    INVALID_PUSH = "invalid_push"
+    #: A task id in the path that cannot be one.
+    BAD_TASK_ID = "bad_task_id"
+    #: No credentials, malformed ones, an unknown app or a wrong secret.
+    UNAUTHORIZED = "unauthorized"
+    #: Valid credentials that do not allow the call (app creation without the admin token).
+    FORBIDDEN = "forbidden"
+    #: A body that names another app than the credentials.
+    WRONG_APP = "wrong_app"
+    NOT_FOUND = "not_found"
+    UNKNOWN_DEVICE = "unknown_device"
+    UNKNOWN_TASK = "unknown_task"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    APP_EXISTS = "app_exists"
+    TASK_EXISTS = "task_exists"
+    TASK_DONE = "task_done"
+    TASK_STOPPED = "task_stopped"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    #: Any other refusal of the HTTP layer.
+    INVALID_REQUEST = "invalid_request"
+    #: A fault of the server, never of the request; logged, without details for the caller.
+    INTERNAL = "internal"
+
+
+#: Every code an ``ErrorBody`` may carry.
+ERROR_CODES = sorted({*ApiCode, *Code})
+
+#: An account id. The pattern is shown in the document but not enforced by the decoder, so
+#: that a bad account gets ``Code.BAD_ACCOUNT`` from the audience checks, as in every call.
+Account = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": ACCOUNT_RE.pattern})]
+#: Shown in the document, not enforced, for the same reason: an empty list gets ``Code.EMPTY``.
+_SOME = msgspec.Meta(extra_json_schema={"minItems": 1})
+AccountList = Annotated[list[Account], _SOME]
+TextList = Annotated[list[str], _SOME]
+_FILLED = msgspec.Meta(extra_json_schema={"minProperties": 1})
+
+_BODY = {"forbid_unknown_fields": True, "frozen": True, "kw_only": True}
+_REPLY = {"frozen": True, "kw_only": True}
+
+
+class ErrorBody(msgspec.Struct, **_REPLY):
+    """A refused call: why, for programs (``code``) and for people (``reason``)."""
+
+    code: Annotated[str, msgspec.Meta(extra_json_schema={"enum": ERROR_CODES})]
+    reason: str
+
+
+# Apps
+
+
+class CreateApp(msgspec.Struct, **_BODY):
+    """Create an app (``POST /v1/apps``, admin token)."""
+
+    app_id: Id
+
+
+class AppCredentials(msgspec.Struct, **_REPLY):
+    """A new app's credentials, shown this once: the client key ships inside the app, the
+    server secret authenticates its backends."""
+
+    app_id: str
+    client_key: str
+    server_secret: str
+
+
+class AppInfo(msgspec.Struct, **_REPLY):
+    """The authenticated app (never its secrets)."""
+
+    app_id: str
+    created_ms: int
+
+
+# Devices and accounts
+
+
+class DeviceInfo(msgspec.Struct, **_REPLY):
+    """A registered device as the app may see it (never its vendor token). ``online``: a live
+    gateway node holds its connection now."""
+
+    registration_id: str
+    platform: str
+    vendor: str
+    locale: str
+    tz: str
+    app_version: str
+    account: str
+    created_ms: int
+    online: bool
+
+
+class BindAccount(msgspec.Struct, **_BODY):
+    """Bind a device to an account."""
+
+    account: Account
+
+
+class Accounts(msgspec.Struct, **_BODY):
+    """Accounts of the app: to import, to clear of tags, or to query."""
+
+    accounts: AccountList
+
+
+class Imported(msgspec.Struct, **_REPLY):
+    """How many of the imported accounts were new to the app."""
+
+    new: int
+
+
+class AccountDevices(msgspec.Struct, **_REPLY):
+    """The devices bound to an account."""
+
+    account: str
+    registration_ids: list[str]
+
+
+# Tags and attributes
+
+#: Each account's tags, sorted.
+AccountTags = dict[str, list[str]]
+#: Each account's attribute values by name.
+AccountAttributes = dict[Account, dict[str, str]]
+
+
+class TagChange(msgspec.Struct, **_BODY):
+    """Add tags to, or remove them from, every account listed."""
+
+    accounts: AccountList
+    tags: TextList
+
+
+class AttributeNames(msgspec.Struct, **_BODY):
+    """Attribute names: to declare, or those the app declared."""
+
+    names: list[str]
+
+
+class AttributeValues(msgspec.Struct, **_BODY):
+    """Set ``values[account][name] = value`` for declared names."""
+
+    values: Annotated[dict[Account, Annotated[dict[str, str], _FILLED]], _FILLED]
+
+
+class AttributeRemoval(msgspec.Struct, **_BODY):
+    """Remove the named attributes' values from every account listed."""
+
+    accounts: AccountList
+    names: TextList
+
+
+# Pushes and tasks
+
+
+class PushBody(PushContent, forbid_unknown_fields=True, kw_only=True, frozen=True,
+               omit_defaults=True):
+    """A push (``POST /v1/push``): ``PushContent`` with an optional ``task_id`` (the API makes
+    one if it is absent) and an optional ``app_id``, which must be the authenticated app."""
+
+    task_id: Id | None = None
+    app_id: Id | None = None
+
+
+class Accepted(msgspec.Struct, **_REPLY):
+    """A push accepted and published: its task id, to ask about it or stop it."""
+
+    task_id: str
+
+
+def push_request(body: PushBody, app_id: str, task_id: str) -> PushRequest:
+    """The push request ``body`` stands for, for ``app_id`` under ``task_id``."""
+    content = {name: getattr(body, name) for name in PushContent.__struct_fields__}
+    return PushRequest(**content, app_id=app_id, task_id=task_id)
+
+
+T = TypeVar("T")
+
+_decoders: dict[type, msgspec.json.Decoder] = {}
+
+
+def decode_body(data: bytes, kind: type[T]) -> T:
+    """Decode a JSON request body into ``kind``; ``DecodeError.reason`` names the first bad
+    field by its path (``$.tags[3]``)."""
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(str(exc)) from None

@@ -1,0 +1,29 @@
+"""Entry point of ``herald stats``: settings, wiring and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from herald import logs, metrics
+from herald.kafka_bus import KafkaBus
+from herald.redis_store import RedisStore
+from herald.runtime import bounded
+from herald.settings import StatsSettings
+from stats.service import Stats
+
+
+async def main(stop: asyncio.Event) -> None:
+    """Run one stats consumer until ``stop`` is set."""
+    settings = StatsSettings()
+    log = logs.configure(settings.log_level, role="stats", pid=os.getpid())
+    metrics.serve(settings.metrics_host, settings.metrics_port)
+    store = RedisStore(settings.redis_url)
+    await store.ping()
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-stats-{os.getpid()}")
+    await bus.start()
+    log.info("stats started")
+    await Stats(settings, store, bus).run(stop)
+    await bounded(bus.stop(), 10, "kafka")
+    await bounded(store.close(), 5, "redis")
+    log.info("stopped")
