@@ -14,6 +14,7 @@ from herald.redis_tasks import RedisTasks
 from herald.store import DeviceState, Held, Presence, Stored
 from proto import keys
 from proto.audience import DEFAULT_LIMITS, AudienceLimits
+from proto.callbacks import CallbackConfig, decode_config, encode_config
 from proto.envelopes import (
     AppRecord,
     DeviceRecord,
@@ -290,6 +291,24 @@ class RedisStore(RedisAudience, RedisTasks, RedisStats):
             # The message would quote the stored value: name the problem only.
             raise DecodeError(f"stored {vendor} credentials of {app_id} are not a flat "
                               f"string mapping") from None
+
+    async def put_callback(self, app_id: str, config: CallbackConfig) -> None:
+        """See ``Store.put_callback``."""
+        await self._redis.set(keys.callback(app_id), encode_config(config))
+
+    async def get_callback(self, app_id: str) -> CallbackConfig | None:
+        """See ``Store.get_callback``."""
+        raw = await self._redis.get(keys.callback(app_id))
+        if raw is None:
+            return None
+        try:
+            return decode_config(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise DecodeError(f"stored callback config of {app_id} is not one") from None
+
+    async def delete_callback(self, app_id: str) -> bool:
+        """See ``Store.delete_callback``."""
+        return bool(await self._redis.delete(keys.callback(app_id)))
 
     async def forget_vendor_token(self, app_id: str, registration_id: str, token: str) -> bool:
         """See ``Store.forget_vendor_token``: WATCH, compare, write in MULTI; a record changed

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as redis
 
-from herald.task_store import Progress, TaskMarks
+from herald.task_store import Progress, RecallOutcome, TaskMarks
 from proto import keys, tasks
 from proto.tasks import TaskStatus, status_of
 
@@ -49,6 +49,17 @@ local shards = tonumber(redis.call('HGET', t, 'shards') or '0')
 if planned and redis.call('SCARD', KEYS[2]) >= shards then return end
 redis.call('HSET', t, 'stopped_ms', ARGV[1])
 """
+# Mark a task recalled unless it is unknown, recalled already, or started (accepted, if not
+# started yet) more than ARGV[2] ms before ARGV[1].
+_RECALL = """
+local t = KEYS[1]
+if redis.call('EXISTS', t) == 0 then return 'unknown' end
+if redis.call('HEXISTS', t, 'recalled_ms') == 1 then return 'recalled_already' end
+local since = redis.call('HGET', t, 'started_ms') or redis.call('HGET', t, 'accepted_ms')
+if since and tonumber(ARGV[1]) - tonumber(since) > tonumber(ARGV[2]) then return 'too_late' end
+redis.call('HSET', t, 'recalled_ms', ARGV[1])
+return 'recalled'
+"""
 
 
 def _fields(raw: dict[bytes, bytes]) -> dict[str, str]:
@@ -62,6 +73,7 @@ class RedisTasks:
         self._redis = client
         self._progress = client.register_script(_PROGRESS)
         self._stop = client.register_script(_STOP)
+        self._recall = client.register_script(_RECALL)
 
     async def accept_task(self, app_id: str, task_id: str, now_ms: int) -> None:
         """See ``TaskStore.accept_task``."""
@@ -78,15 +90,17 @@ class RedisTasks:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for app_id, task_id, shard in queries:
-                pipe.hmget(keys.task(app_id, task_id), [tasks.STARTED, tasks.STOPPED, tasks.STEP])
+                pipe.hmget(keys.task(app_id, task_id),
+                           [tasks.STARTED, tasks.STOPPED, tasks.STEP, tasks.RECALLED])
                 if shard:
                     pipe.sismember(keys.task_shards(app_id, task_id), shard)
             replies = iter(await pipe.execute())
         marks = []
         for _, _, shard in queries:
-            started, stopped, step = next(replies)
+            started, stopped, step, recalled = next(replies)
             done = bool(next(replies)) if shard else False
-            marks.append(TaskMarks(started=started is not None, stopped=stopped is not None,
+            marks.append(TaskMarks(started=started is not None,
+                                   stopped=stopped is not None or recalled is not None,
                                    step=int(step) if step is not None else -1, shard_done=done))
         return marks
 
@@ -110,6 +124,16 @@ class RedisTasks:
         await self._stop(keys=[keys.task(app_id, task_id), keys.task_shards(app_id, task_id)],
                          args=[now_ms])
         return await self.task_status(app_id, task_id)
+
+    async def recall_task(self, app_id: str, task_id: str, now_ms: int,
+                          window_ms: int) -> RecallOutcome:
+        """See ``TaskStore.recall_task``: one script decides and writes."""
+        outcome = await self._recall(keys=[keys.task(app_id, task_id)], args=[now_ms, window_ms])
+        return RecallOutcome(outcome.decode())
+
+    async def forget_recall(self, app_id: str, task_id: str) -> None:
+        """See ``TaskStore.forget_recall``."""
+        await self._redis.hdel(keys.task(app_id, task_id), tasks.RECALLED)
 
     async def list_tasks(self, app_id: str, since_ms: int, until_ms: int,
                          limit: int) -> list[TaskStatus]:

@@ -13,6 +13,7 @@ from typing import Protocol
 from herald.audience_store import AudienceStore
 from herald.stats_store import StatsStore
 from herald.task_store import TaskStore
+from proto.callbacks import CallbackConfig
 from proto.envelopes import AppRecord, DeviceRecord
 
 
@@ -144,6 +145,15 @@ class Store(AudienceStore, TaskStore, StatsStore, Protocol):
     async def get_credentials(self, app_id: str, vendor: str) -> dict[str, str] | None:
         """The app's credentials for ``vendor``, or None if none are stored. Raises
         ``proto.errors.DecodeError`` if the stored value is not a flat string mapping."""
+
+    async def put_callback(self, app_id: str, config: CallbackConfig) -> None:
+        """Create or replace the app's callback config (with its secret)."""
+
+    async def get_callback(self, app_id: str) -> CallbackConfig | None:
+        """The app's callback config, or None if it has none."""
+
+    async def delete_callback(self, app_id: str) -> bool:
+        """Remove the app's callback config; whether it had one."""
 
     async def forget_vendor_token(self, app_id: str, registration_id: str, token: str) -> bool:
         """Clear the device's vendor and vendor token if its record still holds ``token`` (a

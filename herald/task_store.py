@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from proto.tasks import TaskStatus
+
+
+class RecallOutcome(StrEnum):
+    """What ``recall_task`` did."""
+
+    RECALLED = "recalled"
+    UNKNOWN = "unknown"
+    RECALLED_ALREADY = "recalled_already"
+    TOO_LATE = "too_late"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +32,7 @@ class TaskMarks:
 
     #: A router has started the task (a fan-out request seen again is a replay).
     started: bool
-    #: The app stopped the task: nothing more is routed.
+    #: The app stopped or recalled the task: nothing more is routed.
     stopped: bool
     #: Sequence number of the last planning step counted; -1 before the first.
     step: int
@@ -64,6 +74,14 @@ class TaskStore(Protocol):
     async def stop_task(self, app_id: str, task_id: str, now_ms: int) -> TaskStatus | None:
         """Stop the task if it is queued or running; its status after the call (None: no such
         task). A task that is done or stopped already is left as it is."""
+
+    async def recall_task(self, app_id: str, task_id: str, now_ms: int,
+                          window_ms: int) -> RecallOutcome:
+        """Mark the task recalled (which stops it) if it is known, not recalled yet, and
+        started (or, not started yet, accepted) at most ``window_ms`` ago."""
+
+    async def forget_recall(self, app_id: str, task_id: str) -> None:
+        """Take a recall mark back (the recall request could not be published)."""
 
     async def list_tasks(self, app_id: str, since_ms: int, until_ms: int,
                          limit: int) -> list[TaskStatus]:

@@ -64,6 +64,18 @@ class PushRequest(PushContent, forbid_unknown_fields=True, kw_only=True, frozen=
     app_id: Id
 
 
+class RecallRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True,
+                    omit_defaults=True):
+    """Recall a task on ``push.recalls``: stop what is left of its fan-out, drop it from
+    offline inboxes, tell online devices to remove it, revoke it at vendors that can. With a
+    ``message``, devices whose channel can overwrite a shown notification (APNs and FCM by
+    collapse id, Huawei, Honor) get it in place of the recalled one."""
+
+    task_id: Id
+    app_id: Id
+    message: Message | None = None
+
+
 class AppRecord(msgspec.Struct, array_like=True, frozen=True):
     """An app's credentials: devices prove the client key, backends the server secret; the
     device secret signs device tokens and never leaves the server."""
@@ -199,6 +211,7 @@ FanoutRecord = FanoutStep | FanoutShard
 T = TypeVar("T")
 
 _push_request = msgspec.json.Decoder(PushRequest)
+_recall_request = msgspec.json.Decoder(RecallRequest)
 _node_entry = msgspec.msgpack.Decoder(NodeEntry)
 _fallback = msgspec.msgpack.Decoder(Fallback)
 _app_record = msgspec.msgpack.Decoder(AppRecord)
@@ -223,6 +236,16 @@ def decode_push_request(data: bytes) -> PushRequest:
 
 def encode_push_request(request: PushRequest) -> bytes:
     """Encode a push request as the JSON a backend would publish."""
+    return msgspec.json.encode(request)
+
+
+def decode_recall_request(data: bytes) -> RecallRequest:
+    """Decode a JSON recall request."""
+    return _decode(_recall_request, data, "recall request")
+
+
+def encode_recall_request(request: RecallRequest) -> bytes:
+    """Encode a recall request as the JSON a backend would publish."""
     return msgspec.json.encode(request)
 
 

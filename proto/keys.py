@@ -190,3 +190,8 @@ def daily(app_id: str, day: str) -> str:
 def tasks(app_id: str) -> str:
     """Sorted set of the app's task ids by the time they were accepted or started (ms)."""
     return f"{PREFIX}:{{{app_id}}}:tasks"
+
+
+def callback(app_id: str) -> str:
+    """JSON ``CallbackConfig`` of the app (with its signing secret)."""
+    return f"{PREFIX}:app:{{{app_id}}}:callback"

@@ -24,6 +24,8 @@ class TaskState(StrEnum):
     DONE = "done"
     #: Stopped by the app: no further shard is routed.
     STOPPED = "stopped"
+    #: Recalled by the app: stopped, and taken back from the devices that got it.
+    RECALLED = "recalled"
 
 
 class TaskStatus(msgspec.Struct, kw_only=True, frozen=True):
@@ -38,6 +40,7 @@ class TaskStatus(msgspec.Struct, kw_only=True, frozen=True):
     accepted_ms: int = 0
     started_ms: int = 0
     stopped_ms: int = 0
+    recalled_ms: int = 0
     planned: bool = False
     shards_planned: int = 0
     shards_done: int = 0
@@ -49,6 +52,7 @@ class TaskStatus(msgspec.Struct, kw_only=True, frozen=True):
 ACCEPTED = "accepted_ms"
 STARTED = "started_ms"
 STOPPED = "stopped_ms"
+RECALLED = "recalled_ms"
 AUDIENCE = "audience"
 PLANNED = "planned"
 SHARDS = "shards"
@@ -66,7 +70,9 @@ def status_of(app_id: str, task_id: str, fields: Mapping[str, str],
         return None
     planned = fields.get(PLANNED) == "1"
     shards = int(fields.get(SHARDS, 0))
-    if fields.get(STOPPED):
+    if fields.get(RECALLED):
+        state = TaskState.RECALLED
+    elif fields.get(STOPPED):
         state = TaskState.STOPPED
     elif planned and shards_done >= shards:
         state = TaskState.DONE
@@ -80,6 +86,7 @@ def status_of(app_id: str, task_id: str, fields: Mapping[str, str],
                       audience=fields.get(AUDIENCE, ""),
                       accepted_ms=int(fields.get(ACCEPTED, 0)),
                       started_ms=int(fields.get(STARTED, 0)),
-                      stopped_ms=int(fields.get(STOPPED, 0)), planned=planned,
+                      stopped_ms=int(fields.get(STOPPED, 0)),
+                      recalled_ms=int(fields.get(RECALLED, 0)), planned=planned,
                       shards_planned=shards, shards_done=shards_done,
                       devices=int(fields.get(DEVICES, 0)), decisions=decisions)

@@ -2,6 +2,8 @@
 
 #: Push requests from backends and from the HTTP API; the router consumes them.
 REQUESTS = "push.requests"
+#: Recall requests (``proto.envelopes.RecallRequest``) from backends and the HTTP API.
+RECALLS = "push.recalls"
 #: Every stage of every delivery (see ``proto.events``).
 EVENTS = "push.events"
 #: Pushes a gateway could not deliver online (no ACK in time, socket closed, slow reader); the
@@ -15,6 +17,9 @@ DEADLETTER = "push.deadletter"
 #: One topic per vendor channel, consumed by that vendor's senders.
 VENDOR_PREFIX = "push.vendor."
 
+#: Callback posts that kept failing, parked with their reason (headers as on DEADLETTER).
+CALLBACKS_PARKED = "push.callbacks.parked"
+
 #: Consumer groups.
 ROUTER_GROUP = "herald-router"
 #: The routers' group on ``FANOUT``: its own, so that fan-out batches are sized apart from
@@ -23,6 +28,8 @@ FANOUT_GROUP = "herald-router-fanout"
 VENDOR_GROUP_PREFIX = "herald-vendor-"
 #: The stats consumers' group on ``EVENTS``.
 STATS_GROUP = "herald-stats"
+#: The callback senders' group on ``EVENTS``.
+CALLBACKS_GROUP = "herald-callbacks"
 
 #: Header names on dead-letter records.
 DL_REASON = "herald-reason"
