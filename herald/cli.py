@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from herald.settings import (
+    CallbacksSettings,
     ApiSettings,
     CommonSettings,
     GatewaySettings,
+    ReceiptsSettings,
     RouterSettings,
     StatsSettings,
     VendorSettings,
@@ -41,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                      description="Fold delivery events into task funnels, losses, traces "
                                  "and daily totals.",
                      epilog=describe(StatsSettings))
+    roles.add_parser("callbacks", help="callback sender (Kafka consumer group)",
+                     formatter_class=fmt,
+                     description="Post the events apps asked for to their callback URLs, "
+                                 "signed, in batches.",
+                     epilog=describe(CallbacksSettings))
+    roles.add_parser("receipts", help="vendor receipt endpoint", formatter_class=fmt,
+                     description="Accept the delivery and click receipts vendors post back "
+                                 "and turn them into events.",
+                     epilog=describe(ReceiptsSettings))
     vendor = roles.add_parser("vendor", help="vendor channel sender", formatter_class=fmt,
                               description="Send offline pushes through one vendor channel.",
                               epilog=describe(VendorSettings))
@@ -147,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(role)
     elif args.role == "stats":
         from stats.main import main as role
+        run(role)
+    elif args.role == "callbacks":
+        from callbacks.main import main as role
+        run(role)
+    elif args.role == "receipts":
+        from vendors.receipts.main import main as role
         run(role)
     else:
         from vendors.main import VENDORS

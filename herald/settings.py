@@ -108,6 +108,8 @@ class ApiSettings(AudienceSettings):
     # The largest body within the default limits, an attribute call for 100 accounts of 10
     # values each, is about 120 KB; escaped text can double that.
     max_body_bytes: int = Field(512 * 1024, description="Largest request body, in bytes.")
+    recall_window_s: int = Field(24 * 3600, description="How long after it started a task "
+                                 "may be recalled (Tencent Push allows 24 h).")
 
 
 class StatsSettings(CommonSettings):
@@ -117,6 +119,29 @@ class StatsSettings(CommonSettings):
     batch_records: int = Field(2000, description="Events folded per batch at most.")
     trace_ttl_s: int = Field(keys.TRACE_TTL_S, description="How long the trace of one "
                              "delivery (each hop, with times) is kept.")
+
+
+class CallbacksSettings(CommonSettings):
+    """Settings of ``herald callbacks``."""
+
+    metrics_port: int = Field(9706, description="Port of the Prometheus /metrics endpoint.")
+    batch_records: int = Field(2000, description="Events read per batch at most.")
+    flush_ms: int = Field(200, description="Longest an event waits to fill a post.")
+    request_timeout_s: float = Field(5.0, description="Timeout of one callback post.")
+    max_attempts: int = Field(5, description="Attempts per post before it is parked.")
+    backoff_base_s: float = Field(0.2, description="First retry delay (doubles per attempt).")
+    backoff_max_s: float = Field(5.0, description="Largest retry delay.")
+    config_ttl_s: float = Field(10.0, description="How long an app's callback config is "
+                                "reused before it is read again.")
+
+
+class ReceiptsSettings(CommonSettings):
+    """Settings of ``herald receipts``."""
+
+    host: str = Field("127.0.0.1", description="Address the receipt endpoint binds.")
+    port: int = Field(8711, description="Receipt endpoint port (vendors post here).")
+    metrics_port: int = Field(9707, description="Port of the Prometheus /metrics endpoint.")
+    max_body_bytes: int = Field(1024 * 1024, description="Largest receipt body, in bytes.")
 
 
 class VendorSettings(CommonSettings):
