@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from herald.settings import (
-    CallbacksSettings,
     ApiSettings,
+    CallbacksSettings,
     CommonSettings,
     GatewaySettings,
     ReceiptsSettings,
