@@ -402,6 +402,7 @@ class Gateway:
 
     def _recall(self, recall: NodeRecall) -> None:
         frame = frames.encode(Recall(recall.msg_id))
+        told = []
         for rid in recall.registration_ids:
             conn = self._conns.get((recall.app_id, rid))
             if conn is not None:
@@ -410,6 +411,13 @@ class Gateway:
                     conn.link.write(frame)
                 except LinkClosed:
                     continue
+                told.append(rid)
+        if told:
+            # The message id is its task's id.
+            self._outflow.emit(Event(stage=Stage.RECALLED, task_id=recall.msg_id,
+                                     app_id=recall.app_id, msg_id=recall.msg_id,
+                                     registration_ids=told, channel=Channel.ONLINE,
+                                     node=self.node, ts_ms=now_ms()))
 
     # Background loops
 

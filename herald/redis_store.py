@@ -245,13 +245,34 @@ class RedisStore(RedisAudience, RedisTasks, RedisStats):
         ttl_ms = expires_at_ms - now_us // 1000
         if ttl_ms <= 0 or not registration_ids:
             return [[] for _ in registration_ids]
+        holders = keys.message_devices(app_id, msg_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(keys.message(app_id, msg_id), frame, px=ttl_ms)
+            pipe.sadd(holders, *registration_ids)
+            pipe.pexpire(holders, ttl_ms)
             for rid in registration_ids:
                 await self._inbox_add(keys=[keys.inbox(app_id, rid)],
                                       args=[msg_id, now_us, max_len, ttl_ms], client=pipe)
             results = await pipe.execute()
-        return [[m.decode() for m in evicted] for evicted in results[1:]]
+        return [[m.decode() for m in evicted] for evicted in results[3:]]
+
+    async def inbox_purge(self, app_id: str, msg_id: str) -> list[str]:
+        """See ``Store.inbox_purge``: the frame goes first, so that no device reads the message
+        from its inbox from then on; then its entries in each inbox that held it."""
+        holders = keys.message_devices(app_id, msg_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.smembers(holders)
+            pipe.delete(keys.message(app_id, msg_id), holders)
+            members, _ = await pipe.execute()
+        rids = sorted(m.decode() for m in members)
+        if not rids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for rid in rids:
+                pipe.zrem(keys.inbox(app_id, rid), msg_id)
+            removed = await pipe.execute()
+        # A device that acknowledged the message took it out of its inbox already.
+        return [rid for rid, gone in zip(rids, removed, strict=True) if gone]
 
     async def inbox_read(self, app_id: str, registration_id: str) -> list[Stored]:
         """See ``Store.inbox_read``."""

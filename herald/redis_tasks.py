@@ -14,14 +14,15 @@ from proto.tasks import TaskStatus, status_of
 # Apply one Progress. KEYS[1]: the task hash, KEYS[2]: its routed shards, KEYS[3]: the app's
 # task index (a task is listed from the time it started; entries older than the TTL go).
 # ARGV: now, audience ('' = not starting), step ('' = none), shards, devices, last (0/1),
-# shard ('' = none), TTL, the task id, then decision name and count pairs. A step counts only
-# past the last one counted, a shard's decisions only the first time the shard is added: a
-# replayed batch changes nothing.
+# shard ('' = none), TTL, the task id, the target, then decision name and count pairs. A step
+# counts only past the last one counted, a shard's decisions only the first time the shard is
+# added: a replayed batch changes nothing.
 _PROGRESS = """
 local t = KEYS[1]
 if ARGV[2] ~= '' then
   redis.call('HSETNX', t, 'started_ms', ARGV[1])
   redis.call('HSETNX', t, 'audience', ARGV[2])
+  redis.call('HSETNX', t, 'target', ARGV[10])
   redis.call('ZADD', KEYS[3], 'NX', ARGV[1], ARGV[9])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1] - ARGV[8] * 1000)
 end
@@ -35,7 +36,7 @@ if ARGV[3] ~= '' then
   end
 end
 if ARGV[7] ~= '' and redis.call('SADD', KEYS[2], ARGV[7]) == 1 then
-  for i = 10, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
+  for i = 11, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
 end
 redis.call('EXPIRE', t, ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
@@ -115,7 +116,8 @@ class RedisTasks:
                     keys=[keys.task(p.app_id, p.task_id), keys.task_shards(p.app_id, p.task_id),
                           keys.tasks(p.app_id)],
                     args=[now_ms, p.audience, "" if p.step is None else p.step, p.shards,
-                          p.devices, int(p.last), p.shard, keys.TASK_TTL_S, p.task_id, *pairs],
+                          p.devices, int(p.last), p.shard, keys.TASK_TTL_S, p.task_id, p.target,
+                          *pairs],
                     client=pipe)
             await pipe.execute()
 
@@ -134,6 +136,11 @@ class RedisTasks:
     async def forget_recall(self, app_id: str, task_id: str) -> None:
         """See ``TaskStore.forget_recall``."""
         await self._redis.hdel(keys.task(app_id, task_id), tasks.RECALLED)
+
+    async def task_target(self, app_id: str, task_id: str) -> str | None:
+        """See ``TaskStore.task_target``."""
+        raw = await self._redis.hget(keys.task(app_id, task_id), tasks.TARGET)
+        return raw.decode() if raw is not None else None
 
     async def list_tasks(self, app_id: str, since_ms: int, until_ms: int,
                          limit: int) -> list[TaskStatus]:

@@ -136,6 +136,10 @@ class Store(AudienceStore, TaskStore, StatsStore, Protocol):
                            msg_ids: Sequence[str]) -> None:
         """Remove delivered messages from the device's inbox."""
 
+    async def inbox_purge(self, app_id: str, msg_id: str) -> list[str]:
+        """Remove message ``msg_id`` from every offline inbox that holds it (a recall); the
+        devices whose inbox still held it."""
+
     # Vendor credentials, tokens and quotas
 
     async def put_credentials(self, app_id: str, vendor: str,

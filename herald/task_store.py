@@ -46,8 +46,10 @@ class Progress:
 
     app_id: str
     task_id: str
-    #: The audience kind, given when the batch started the task.
+    #: The audience kind, given when the batch started the task, and the audience itself (the
+    #: JSON of a ``proto.audience.Audience``), what a recall reaches again.
     audience: str = ""
+    target: str = ""
     #: A planning step finished: its sequence number, the shards and devices it cut, and
     #: whether it was the last (the audience is exhausted).
     step: int | None = None
@@ -82,6 +84,10 @@ class TaskStore(Protocol):
 
     async def forget_recall(self, app_id: str, task_id: str) -> None:
         """Take a recall mark back (the recall request could not be published)."""
+
+    async def task_target(self, app_id: str, task_id: str) -> str | None:
+        """The audience a started task went to (``Progress.target``), or None if no router
+        has started it."""
 
     async def list_tasks(self, app_id: str, since_ms: int, until_ms: int,
                          limit: int) -> list[TaskStatus]:

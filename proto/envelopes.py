@@ -163,7 +163,9 @@ class VendorTarget(msgspec.Struct, array_like=True, frozen=True):
 
 
 class VendorJob(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
-    """Offline deliveries of one task through one vendor, for a batch of devices."""
+    """Offline deliveries of one task through one vendor, for a batch of devices; with
+    ``recall``, taking message ``msg_id`` back from them (``message`` is then the replacement
+    to show in its place where the channel can, or ``recall_message``)."""
 
     app_id: str
     task_id: str
@@ -171,11 +173,15 @@ class VendorJob(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     message: Message
     targets: list[VendorTarget]
     expires_at_ms: int = 0
+    recall: bool = False
+    #: With ``recall``: ``message`` replaces the recalled notification where the channel can.
+    replace: bool = False
 
 
 class FanoutPush(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     """The part of a push every fan-out record carries: the PUSH frame encoded once for the
-    whole audience, and the message for the vendor channels."""
+    whole audience, and the message for the vendor channels. A recall's fan-out carries the
+    RECALL frame, and the replacement message (``replace``) or ``recall_message``."""
 
     app_id: str
     task_id: str
@@ -184,6 +190,8 @@ class FanoutPush(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     frame: bytes
     push_flag: int
     expires_at_ms: int = 0
+    recall: bool = False
+    replace: bool = False
 
 
 class FanoutStep(msgspec.Struct, array_like=True, frozen=True, tag="s"):
@@ -207,6 +215,12 @@ class FanoutShard(msgspec.Struct, array_like=True, frozen=True, tag="h"):
 
 
 FanoutRecord = FanoutStep | FanoutShard
+
+def recall_message(msg_id: str) -> Message:
+    """What a recall carries when it replaces nothing: a pass-through naming the message, which
+    an app's own code can act on where the channel has no revoke."""
+    return Message(kind="data", data={"herald_recall": msg_id})
+
 
 T = TypeVar("T")
 

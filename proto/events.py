@@ -39,6 +39,9 @@ class Stage(StrEnum):
     FAILED = "failed"
     #: The request itself was refused before any device was considered.
     REJECTED = "rejected"
+    #: The app recalled the push, and ``channel`` took it back from the device (a RECALL
+    #: frame online, the offline inbox emptied, a vendor revoke or replacement).
+    RECALLED = "recalled"
 
 
 class Reason(StrEnum):

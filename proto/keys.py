@@ -48,6 +48,11 @@ def message(app_id: str, msg_id: str) -> str:
     return f"{PREFIX}:{{{app_id}}}:msg:{msg_id}"
 
 
+def message_devices(app_id: str, msg_id: str) -> str:
+    """Set of the devices whose offline inbox got message ``msg_id``: whom a recall empties."""
+    return f"{PREFIX}:{{{app_id}}}:msg:{msg_id}:devices"
+
+
 def account(app_id: str, account_id: str) -> str:
     """Set of the registration ids bound to an account."""
     return f"{PREFIX}:{{{app_id}}}:account:{account_id}"

@@ -69,7 +69,8 @@ class Funnel(msgspec.Struct, kw_only=True, frozen=True):
 
 class TaskStats(msgspec.Struct, kw_only=True, frozen=True):
     """A task's funnel, the same per channel and per platform, and its losses: ``lost`` by
-    reason in all, ``losses`` by channel (``routing`` for the router's decisions) and reason."""
+    reason in all, ``losses`` by channel (``routing`` for the router's decisions) and reason;
+    after a recall, the devices it was taken back from, in all and by channel."""
 
     task_id: str
     app_id: str
@@ -78,6 +79,8 @@ class TaskStats(msgspec.Struct, kw_only=True, frozen=True):
     platforms: dict[str, Funnel] = {}
     lost: dict[str, int] = {}
     losses: dict[str, dict[str, int]] = {}
+    recalled: int = 0
+    recalled_by_channel: dict[str, int] = {}
 
 
 class Hop(msgspec.Struct, kw_only=True, frozen=True):
@@ -138,8 +141,13 @@ def funnel_of(app_id: str, task_id: str, fields: Mapping[str, str]) -> TaskStats
     for reasons in losses.values():
         for reason, count in reasons.items():
             lost_by_reason[reason] = lost_by_reason.get(reason, 0) + count
+    recall = Stage.RECALLED.value
     return TaskStats(task_id=task_id, app_id=app_id, funnel=_funnel(totals),
-                     channels={c: _funnel(n) for c, n in sorted(channels.items())},
+                     channels={c: _funnel(n) for c, n in sorted(channels.items())
+                               if any(n.get(s.value) for s in FUNNEL)},
+                     recalled=totals.get(recall, 0),
+                     recalled_by_channel={c: n[recall] for c, n in sorted(channels.items())
+                                          if n.get(recall)},
                      platforms={p: _funnel(n) for p, n in sorted(platforms.items())},
                      lost=dict(sorted(lost_by_reason.items())),
                      losses={c: dict(sorted(r.items())) for c, r in sorted(losses.items())})

@@ -2,26 +2,31 @@
 
 No I/O. A push request naming its devices becomes a ``Push`` routed at once; one naming an
 audience to resolve becomes a ``Start``; a fallback becomes a ``Push`` for the offline path
-only; a fan-out shard becomes a ``Push`` of its devices; a planning step stays a
-``FanoutStep``. Undecodable records raise ``DecodeError``, refused audiences ``AudienceError``.
+only; a fan-out shard becomes a ``Push`` of its devices (of a recall, if the fan-out is one);
+a planning step stays a ``FanoutStep``; a recall request stays a ``RecallRequest``.
+Undecodable records raise ``DecodeError``, refused audiences ``AudienceError``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from herald.bus import Record
 from herald.task_store import Progress
 from proto import frames, topics
-from proto.audience import AudienceLimits, validate_audience
+from proto.audience import Audience, AudienceLimits, validate_audience
 from proto.envelopes import (
     FanoutPush,
     FanoutShard,
     FanoutStep,
     PushRequest,
+    RecallRequest,
     decode_fallback,
     decode_fanout,
     decode_push_request,
+    decode_recall_request,
 )
 from proto.errors import DecodeError
 from proto.events import Reason, now_ms
@@ -45,15 +50,23 @@ class Push:
     #: False for fallbacks: the device was just not reachable online, so only offline paths.
     online: bool
     #: What routing this push does for its task (its decisions are added once made); None for
-    #: fallbacks, whose devices were counted when they were first routed.
+    #: fallbacks, whose devices were counted when they were first routed, and for recalls.
     progress: Progress | None = None
+    #: A recall of the push: ``frame`` is the RECALL frame, ``message`` what vendors get.
+    recall: bool = False
+    #: With ``recall``: ``message`` replaces the recalled notification where the channel can.
+    replace: bool = False
 
     @property
     def shard(self) -> str:
-        """The name of the fan-out shard this push is; '' for a push routed whole (a direct
-        push is its task's only step and shard, and is routed at once, in one batch)."""
-        progress = self.progress
-        return progress.shard if progress is not None and progress.step is None else ""
+        """The name of the shard of its task this push is ('0' for a direct push, its task's
+        only step and shard); '' for fallbacks and recalls, which count nothing."""
+        return self.progress.shard if self.progress is not None else ""
+
+    @property
+    def kind(self) -> str:
+        """``shard`` of a fan-out, or ``push`` routed whole (the label of its metrics)."""
+        return "shard" if self.progress is not None and self.progress.step is None else "push"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +78,11 @@ class Start:
     push: FanoutPush
 
 
-def decode(record: Record, limits: AudienceLimits) -> Push | Start | FanoutStep:
+def decode(record: Record,
+           limits: AudienceLimits) -> Push | Start | FanoutStep | RecallRequest:
     """What ``record`` asks the router to do, by its topic."""
+    if record.topic == topics.RECALLS:
+        return decode_recall_request(record.value)
     if record.topic == topics.FANOUT:
         item = decode_fanout(record.value)
         return _shard(item) if isinstance(item, FanoutShard) else item
@@ -87,11 +103,18 @@ def decode(record: Record, limits: AudienceLimits) -> Push | Start | FanoutStep:
                                              msg_id=msg_id, message=req.message, frame=frame,
                                              push_flag=req.push_flag, expires_at_ms=expires))
     rids = list(dict.fromkeys(targets))
-    progress = Progress(req.app_id, req.task_id, audience=req.audience_kind(), step=0,
-                        shards=1, devices=len(rids), last=True, shard="0")
+    progress = Progress(req.app_id, req.task_id, audience=req.audience_kind(),
+                        target=target_of(req), step=0, shards=1, devices=len(rids), last=True,
+                        shard="0")
     return Push(req.app_id, req.task_id, msg_id, req.message, frame, rids, req.push_flag,
                 expires, Policy(req.push_flag, can_wait=bool(expires)), online=True,
                 progress=progress)
+
+
+def target_of(req: PushRequest) -> str:
+    """The audience of a request as its task keeps it: what a recall reaches again."""
+    audience = req.audience or Audience(registration_ids=req.registration_ids)
+    return msgspec.json.encode(audience).decode()
 
 
 def _fallback(record: Record) -> Push:
@@ -109,7 +132,10 @@ def _fallback(record: Record) -> Push:
 
 def _shard(shard: FanoutShard) -> Push:
     push = shard.push
+    # A recall's fan-out records no progress: sent again after a replay, a RECALL or a revoke
+    # does no harm, and its task is marked recalled, which would skip its shards.
+    progress = None if push.recall else Progress(push.app_id, push.task_id, shard=shard.shard)
     return Push(push.app_id, push.task_id, push.msg_id, push.message, push.frame,
                 shard.registration_ids, push.push_flag, push.expires_at_ms,
                 Policy(push.push_flag, can_wait=push.expires_at_ms > now_ms()), online=True,
-                progress=Progress(push.app_id, push.task_id, shard=shard.shard))
+                progress=progress, recall=push.recall, replace=push.replace)

@@ -10,5 +10,8 @@ BATCH_SECONDS = Histogram("herald_router_batch_seconds", "Time to route and hand
 FAILURES = Counter("herald_router_batch_failures_total",
                    "Batches whose hand-off failed and will be retried.")
 INBOX = Counter("herald_router_inbox_total", "Offline inbox writes, by result.", ["result"])
-FANOUT = Counter("herald_router_fanout_total", "Fan-out records, by kind (step, shard) and "
-                 "result (done, replayed, stopped).", ["kind", "result"])
+FANOUT = Counter("herald_router_fanout_total", "Records of tasks, by kind (request: a fan-out "
+                 "to start, step, shard, push: a direct push) and result (done, replayed, "
+                 "stopped: the task was stopped or recalled).", ["kind", "result"])
+RECALLS = Counter("herald_router_recalls_total", "Recall requests, by result (started, "
+                  "not_started: nothing was routed yet).", ["result"])

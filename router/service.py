@@ -1,8 +1,8 @@
 """The router's consume loops: decode, look presence up in batches, hand off, then commit.
 
-One loop consumes ``push.requests`` (new pushes) and ``push.fallback`` (pushes a gateway
-could not deliver online, which go down the offline path only) in the group
-``herald-router``; the other consumes ``push.fanout`` (planning steps and shards of pushes to
+One loop consumes ``push.requests`` (new pushes), ``push.fallback`` (pushes a gateway
+could not deliver online, which go down the offline path only) and ``push.recalls`` in the
+group ``herald-router``; the other consumes ``push.fanout`` (planning steps and shards of pushes to
 resolved audiences, see ``router.fanout``) in ``herald-router-fanout``, in smaller batches,
 since one shard carries a thousand devices. Both run every record through ``route``.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import msgspec
 import structlog
 
 from herald.backoff import Backoff
@@ -25,20 +26,24 @@ from herald.runtime import dead_letter
 from herald.settings import RouterSettings
 from herald.store import DeviceState, Store
 from herald.task_store import Progress
-from proto import topics
-from proto.audience import AudienceError, ResolvedAudience
+from proto import frames, topics
+from proto.audience import Audience, AudienceError, ResolvedAudience
 from proto.envelopes import (
+    FanoutPush,
     FanoutStep,
     NodeDelivery,
+    NodeRecall,
+    RecallRequest,
     VendorJob,
     VendorTarget,
     encode_internal,
+    recall_message,
 )
 from proto.errors import DecodeError
 from proto.events import Channel, Event, Reason, Stage, encode_event, now_ms
 from router import fanout, metrics
-from router.decide import Plan, decide
-from router.intake import Push, Start, decode
+from router.decide import Plan, Policy, decide
+from router.intake import Push, Start, decode, target_of
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -58,6 +63,7 @@ class _Work:
     pushes: list[Push] = dataclasses.field(default_factory=list)
     starts: list[Start] = dataclasses.field(default_factory=list)
     steps: list[FanoutStep] = dataclasses.field(default_factory=list)
+    recalls: list[RecallRequest] = dataclasses.field(default_factory=list)
     pending: list[asyncio.Future[object]] = dataclasses.field(default_factory=list)
     progress: list[Progress] = dataclasses.field(default_factory=list)
     #: Resolved audiences whose fan-out ended (exhausted or stopped), to delete at the end.
@@ -90,7 +96,7 @@ class Router:
     async def run(self, stop: asyncio.Event) -> None:
         """Route batches of both loops until ``stop`` is set."""
         await asyncio.gather(
-            self._consume([topics.REQUESTS, topics.FALLBACK], topics.ROUTER_GROUP,
+            self._consume([topics.REQUESTS, topics.FALLBACK, topics.RECALLS], topics.ROUTER_GROUP,
                           self.settings.batch_records, stop),
             self._consume([topics.FANOUT], topics.FANOUT_GROUP, self.settings.fanout_batch,
                           stop))
@@ -129,9 +135,13 @@ class Router:
                 work.pushes.append(item)
             elif isinstance(item, Start):
                 work.starts.append(item)
+            elif isinstance(item, RecallRequest):
+                work.recalls.append(item)
             else:
                 work.steps.append(item)
         await self._check_tasks(work)
+        for recall in work.recalls:
+            await self._recall(work, recall)
         for start in work.starts:
             await self._start(work, start)
         for step in work.steps:
@@ -145,21 +155,24 @@ class Router:
             log.info("handed off", task_ids=[p.task_id for p in work.pushes])
 
     async def _check_tasks(self, work: _Work) -> None:
-        """Drop what was done already or belongs to a stopped task, in one round trip: a
-        fan-out request seen again, a step counted already, a shard routed already; and the
-        second copy of any of them within the batch (a replay next to its original)."""
+        """Drop what was done already or belongs to a stopped (or recalled) task, in one round
+        trip: a fan-out request seen again, a step counted already, a shard or a direct push
+        routed already; and the second copy of any of them within the batch (a replay next to
+        its original). A recall's own steps and shards are not checked (``router.intake``)."""
         work.starts = _first(work.starts, lambda s: (s.push.app_id, s.push.task_id))
-        work.steps = _first(work.steps, lambda s: (s.push.app_id, s.push.task_id, s.seq))
+        work.steps = _first(work.steps, lambda s: (s.push.app_id, s.push.task_id, s.seq)
+                            if not s.push.recall else id(s))
         work.pushes = _first(work.pushes, lambda p: (p.app_id, p.task_id, p.shard)
                              if p.shard else id(p))
+        checked = [s for s in work.steps if not s.push.recall]
         shards = [p for p in work.pushes if p.shard]
         queries = [*((s.push.app_id, s.push.task_id, "") for s in work.starts),
-                   *((s.push.app_id, s.push.task_id, "") for s in work.steps),
+                   *((s.push.app_id, s.push.task_id, "") for s in checked),
                    *((p.app_id, p.task_id, p.shard) for p in shards)]
         if not queries:
             return
         marks = iter(await self._store.task_marks(queries))
-        starts, steps, skipped = [], [], set()
+        starts, steps, skipped = [], [s for s in work.steps if s.push.recall], set()
         for start in work.starts:
             mark = next(marks)
             if mark.started or mark.stopped:
@@ -168,7 +181,7 @@ class Router:
                          app_id=start.push.app_id, stopped=mark.stopped)
             else:
                 starts.append(start)
-        for step in work.steps:
+        for step in checked:
             mark = next(marks)
             if mark.stopped:
                 metrics.FANOUT.labels("step", "stopped").inc()
@@ -180,7 +193,7 @@ class Router:
         for push in shards:
             mark = next(marks)
             if mark.stopped or mark.shard_done:
-                metrics.FANOUT.labels("shard", "stopped" if mark.stopped else "replayed").inc()
+                metrics.FANOUT.labels(push.kind, "stopped" if mark.stopped else "replayed").inc()
                 skipped.add(id(push))
         work.starts, work.steps = starts, steps
         work.pushes = [p for p in work.pushes if id(p) not in skipped]
@@ -199,9 +212,45 @@ class Router:
         work.pending.append(await self._bus.publish(topics.FANOUT, encode_internal(first),
                                                     key=push.task_id.encode()))
         work.progress.append(Progress(push.app_id, push.task_id,
-                                      audience=start.request.audience_kind()))
+                                      audience=start.request.audience_kind(),
+                                      target=target_of(start.request)))
         log.info("fan-out started", task_id=push.task_id, app_id=push.app_id,
                  audience=start.request.audience_kind(), unit=resolved.unit)
+
+    async def _recall(self, work: _Work, recall: RecallRequest) -> None:
+        """Take a task back: empty the offline inboxes that hold it, then reach its audience
+        again with the RECALL frame (online) and a revoke or replacement (vendors), at once
+        for listed devices, else through a fan-out of its own. The task is marked recalled
+        already (by whoever accepted the recall), which stops what is left of its fan-out."""
+        app_id, task_id = recall.app_id, recall.task_id
+        target = await self._store.task_target(app_id, task_id)
+        if target is None:
+            # Not routed yet: the recalled mark drops it when it comes.
+            metrics.RECALLS.labels("not_started").inc()
+            log.info("recall before routing", task_id=task_id, app_id=app_id)
+            return
+        audience = msgspec.json.decode(target, type=Audience)
+        purged = await self._store.inbox_purge(app_id, task_id)
+        if purged:
+            work.pending.append(await self._event(Event(
+                stage=Stage.RECALLED, task_id=task_id, app_id=app_id, msg_id=task_id,
+                registration_ids=purged, channel=Channel.INBOX, ts_ms=now_ms())))
+        push = FanoutPush(app_id=app_id, task_id=task_id, msg_id=task_id,
+                          message=recall.message or recall_message(task_id),
+                          frame=frames.encode(frames.Recall(mid=task_id)), push_flag=0,
+                          recall=True, replace=recall.message is not None)
+        metrics.RECALLS.labels("started").inc()
+        log.info("recall started", task_id=task_id, app_id=app_id, inbox=len(purged),
+                 audience=audience.kind())
+        if audience.registration_ids:
+            work.pushes.append(Push(app_id, task_id, task_id, push.message, push.frame,
+                                    audience.registration_ids, 0, 0, Policy(0, can_wait=False),
+                                    online=True, recall=True, replace=push.replace))
+            return
+        resolved = await self._store.resolve(app_id, audience, now_ms())
+        work.pending.append(await self._bus.publish(
+            topics.FANOUT, encode_internal(FanoutStep(push, resolved, 0, 0)),
+            key=task_id.encode()))
 
     async def _plan(self, work: _Work, step: FanoutStep) -> None:
         """Cut the step's shards and publish them with the step that follows."""
@@ -217,9 +266,10 @@ class Router:
                 topics.FANOUT, encode_internal(result.next), key=push.task_id.encode()))
         else:
             work.ended.append((push.app_id, step.resolved))
-        work.progress.append(Progress(push.app_id, push.task_id, step=step.seq,
-                                      shards=len(result.shards), devices=result.devices,
-                                      last=result.next is None))
+        if not push.recall:
+            work.progress.append(Progress(push.app_id, push.task_id, step=step.seq,
+                                          shards=len(result.shards), devices=result.devices,
+                                          last=result.next is None))
         metrics.FANOUT.labels("step", "done").inc()
         log.info("fan-out step", task_id=push.task_id, app_id=push.app_id, seq=step.seq,
                  shards=len(result.shards), devices=result.devices, last=result.next is None)
@@ -237,6 +287,10 @@ class Router:
         for push in pushes:
             count = len(push.registration_ids)
             push_states = states[offset:offset + count]
+            if push.recall:
+                offset += count
+                node_entries += await self._take_back(work, push, push_states, alive)
+                continue
             plan = decide(push.policy, push.registration_ids, push_states,
                           alive if push.online else ())
             offset += count
@@ -262,9 +316,26 @@ class Router:
                 work.progress.append(dataclasses.replace(
                     push.progress, decisions={str(d): n for d, n in plan.counts.items()}))
             if push.shard:
-                metrics.FANOUT.labels("shard", "done").inc()
+                metrics.FANOUT.labels(push.kind, "done").inc()
             self._count(push, plan)
         await self._store.send_to_nodes(node_entries)
+
+    async def _take_back(self, work: _Work, push: Push, states: Sequence[DeviceState],
+                         alive: set[str]) -> list[tuple[str, bytes]]:
+        """A recall's devices: a RECALL frame to those online, a recall job to each vendor
+        for the others; the node entries to send."""
+        nodes: dict[str, list[str]] = {}
+        vendors: dict[str, list[VendorTarget]] = {}
+        for rid, state in zip(push.registration_ids, states, strict=True):
+            if state.presence is not None and state.presence.node in alive:
+                nodes.setdefault(state.presence.node, []).append(rid)
+            elif state.record is not None and state.record.vendor:
+                vendors.setdefault(state.record.vendor, []).append(
+                    VendorTarget(rid, state.record.vendor_token))
+        for vendor, targets in vendors.items():
+            work.pending += await self._to_vendor(push, vendor, targets)
+        return [(node, encode_internal(NodeRecall(push.app_id, push.msg_id, rids)))
+                for node, rids in nodes.items()]
 
     async def _funnel(self, push: Push, states: Sequence[DeviceState],
                       plan: Plan) -> list[asyncio.Future[object]]:
@@ -310,7 +381,8 @@ class Router:
         for start in range(0, len(targets), size):
             job = VendorJob(app_id=push.app_id, task_id=push.task_id, msg_id=push.msg_id,
                             message=push.message, targets=targets[start:start + size],
-                            expires_at_ms=push.expires_at_ms)
+                            expires_at_ms=push.expires_at_ms, recall=push.recall,
+                            replace=push.replace)
             futures.append(await self._bus.publish(topics.vendor_topic(vendor),
                                                    encode_internal(job),
                                                    key=push.task_id.encode()))

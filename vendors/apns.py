@@ -71,7 +71,8 @@ it, each failed device is reported with its error instead (``retriable`` for 429
 failures, so that the sender retries those devices alone and nobody sees it twice).
 
 Recall: APNs has no API to withdraw a delivered notification (``can_revoke`` is False); an app
-can only replace one through ``apns-collapse-id``.
+can only replace one through ``apns-collapse-id`` (``can_replace``): a recall with replacement
+content is sent as a push whose collapse id is the recalled one's (its msg_id by default).
 
 Documents (Apple Developer, User Notifications):
 - Sending notification requests to APNs, https://developer.apple.com/documentation/usernotifications/sending-notification-requests-to-apns
@@ -271,6 +272,7 @@ class ApnsClient(BaseClient):
 
     name = "apns"
     max_batch = 500
+    can_replace = True
 
     def __init__(self, *, base_url: str = PRODUCTION_URL, sandbox_url: str = SANDBOX_URL,
                  timeout_s: float = 10.0, verify: ssl.SSLContext | bool = True,

@@ -53,6 +53,9 @@ class VendorClient(Protocol):
     needs_credentials: bool
     #: Whether ``revoke`` can withdraw a sent notification (the vendor has a revoke API).
     can_revoke: bool
+    #: Whether a later message with the same collapse id replaces a shown notification, so a
+    #: recall with replacement content can be sent as one.
+    can_replace: bool
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """Send ``job`` with the app's credentials and report per device, in target order."""
@@ -73,6 +76,7 @@ class BaseClient:
     name = ""
     needs_credentials = True
     can_revoke = False
+    can_replace = False
 
     async def revoke(self, job: VendorJob, credentials: Mapping[str, str]) -> None:
         """See ``VendorClient.revoke``: this vendor has no revoke API."""

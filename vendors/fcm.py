@@ -74,7 +74,8 @@ device instead (retrying the job would deliver the others twice), marked ``retri
 error was (a 429, a 5xx, a timeout), so that the sender sends again to that device alone.
 
 Recall: FCM has no API to withdraw a sent message (``can_revoke`` is False); a later
-message with the same ``collapse_id`` replaces a shown one.
+message with the same ``collapse_id`` replaces a shown one (``can_replace``), so a recall with
+replacement content replaces the notification of a push that had a collapse id.
 
 Documents used:
 - "Firebase Cloud Messaging API: projects.messages.send",
@@ -205,6 +206,7 @@ class FcmClient(ServiceAccountClient):
 
     name = "fcm"
     max_batch = 500
+    can_replace = True
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10.0,
                  verify: ssl.SSLContext | bool = True,

@@ -30,3 +30,5 @@ AUTH_FAILURES = Counter("herald_vendor_auth_failures_total",
 MISSING_CREDENTIALS = Counter("herald_vendor_missing_credentials_total",
                               "Jobs failed because the app has no credentials for the vendor.",
                               ["vendor", "app"])
+RECALLS = Counter("herald_vendor_recalls_total", "Per-device recall outcomes (recalled, "
+                  "not_supported, or why the vendor refused).", ["vendor", "result"])

@@ -1,7 +1,8 @@
 """The sandbox vendor: a channel that posts to a local HTTP endpoint, for tests and demos.
 
 Request: ``POST <url>`` with JSON ``{app_id, task_id, msg_id, message, tokens}``, where
-``message`` is ``proto.message.Message`` as JSON.
+``message`` is ``proto.message.Message`` as JSON; a revoke (``can_revoke``, a recall) is the
+same request with ``"revoke": true``.
 Response 200: ``{"results": [{"token": ..., "status": "ok" | "invalid_token" | <error>}]}``,
 one per token (partial success, as Huawei's batch API reports it). 429 asks to retry after the
 ``Retry-After`` seconds; 5xx is transient; any other status rejects the request.
@@ -32,11 +33,13 @@ _response = msgspec.json.Decoder(_Response)
 
 
 class SandboxClient(BaseClient):
-    """``VendorClient`` for the sandbox channel: no credentials, no revoke."""
+    """``VendorClient`` for the sandbox channel: no credentials; revokes, so that tests can
+    follow a recall through a vendor."""
 
     name = "sandbox"
     max_batch = 1000
     needs_credentials = False
+    can_revoke = True
 
     def __init__(self, url: str, timeout_s: float) -> None:
         self._url = url
@@ -44,8 +47,20 @@ class SandboxClient(BaseClient):
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""
-        body = {"app_id": job.app_id, "task_id": job.task_id, "msg_id": job.msg_id,
-                "message": job.message, "tokens": [t.token for t in job.targets]}
+        return await self._post(job, revoke=False)
+
+    async def revoke(self, job: VendorJob, credentials: Mapping[str, str]) -> None:
+        """See ``VendorClient.revoke``: the whole request succeeds or raises."""
+        failed = [r.error for r in await self._post(job, revoke=True) if r.error]
+        if failed:
+            raise RejectedError(f"revoke refused: {', '.join(sorted(set(failed)))}")
+
+    async def _post(self, job: VendorJob, *, revoke: bool) -> list[TargetResult]:
+        body: dict[str, object] = {"app_id": job.app_id, "task_id": job.task_id,
+                                   "msg_id": job.msg_id, "message": job.message,
+                                   "tokens": [t.token for t in job.targets]}
+        if revoke:
+            body["revoke"] = True
         response = await call(self._http, "POST", self._url, content=msgspec.json.encode(body),
                               headers={"content-type": "application/json"})
         if response.status_code != 200:

@@ -12,6 +12,11 @@ come from ``CredentialCache`` (the store, cached briefly). Per job:
 4. tokens the vendor called invalid are removed from their device records, if still theirs;
 5. one ``sent`` or ``failed`` event per device.
 
+A recall job (``VendorJob.recall``) goes through the same steps as a revoke where the vendor
+has one, else as its replacement content under the recalled notification's collapse id where
+the vendor replaces by collapse id, else not at all (``not_supported``); a ``recalled`` event
+per device it reached. A recall that fails is logged and counted, never a loss of the push.
+
 A batch of records is committed only once every job in it has its final outcome: events
 published and acknowledged, parked jobs acknowledged by the dead-letter topic.
 """
@@ -119,7 +124,17 @@ class Sender:
         """Send ``job``; the futures of its events and dead letter, to await before commit."""
         futures: Futures = []
         finals = await self._outcomes(record, job, futures)
-        await self._forget_invalid_tokens(job, finals)
+        if job.recall:
+            for final in finals:
+                metrics.RECALLS.labels(self._vendor, final.reason or "recalled").inc()
+            failed = [f for f in finals if f.reason]
+            if failed:
+                log.warning("recall not done", vendor=self._vendor, app_id=job.app_id,
+                            task_id=job.task_id, devices=len(failed), reason=failed[0].reason,
+                            detail=failed[0].detail)
+            finals = [f for f in finals if not f.reason]
+        else:
+            await self._forget_invalid_tokens(job, finals)
         futures += [await self._emit(job, final) for final in finals]
         return futures
 
@@ -127,6 +142,10 @@ class Sender:
         """Every device's final outcome, after retries; a parked job's future joins ``futures``."""
         if job.expires_at_ms and job.expires_at_ms <= now_ms():
             return [Final(t, Reason.EXPIRED, "expired before it was sent") for t in job.targets]
+        if job.recall and not (self._client.can_revoke
+                               or (job.replace and self._client.can_replace)):
+            detail = f"{self._vendor} can neither revoke nor replace a notification"
+            return [Final(t, Reason.NOT_SUPPORTED, detail) for t in job.targets]
         credentials, missing = await self._app_credentials(job)
         if credentials is None:
             return [Final(t, NO_CREDENTIALS, missing) for t in job.targets]
@@ -180,7 +199,7 @@ class Sender:
         async with self._slots:
             started = time.perf_counter()
             try:
-                results = await self._client.send(job, credentials)
+                results = await self._call(job, credentials)
             except VendorError as err:
                 metrics.REQUESTS.labels(self._vendor, job.app_id, type(err).__name__).inc()
                 raise
@@ -201,6 +220,19 @@ class Sender:
                                  f"{len(job.targets)} devices")
         metrics.REQUESTS.labels(self._vendor, job.app_id, "ok").inc()
         return results
+
+    async def _call(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
+        """The client call ``job`` asks for: a send, a revoke, or a replacement sent under the
+        recalled notification's collapse id (its msg_id unless the replacement names one)."""
+        if not job.recall:
+            return await self._client.send(job, credentials)
+        if self._client.can_revoke:
+            await self._client.revoke(job, credentials)
+            return [TargetResult(t.registration_id) for t in job.targets]
+        replacement = job.message if job.message.collapse_id else msgspec.structs.replace(
+            job.message, collapse_id=job.msg_id)
+        return await self._client.send(msgspec.structs.replace(job, message=replacement),
+                                       credentials)
 
     async def _wait(self, job: VendorJob, reason: str, decision: Retry, attempt: int) -> None:
         metrics.RETRIES.labels(self._vendor).inc()
@@ -249,7 +281,7 @@ class Sender:
                 metrics.TOKENS_INVALIDATED.labels(self._vendor).inc()
 
     async def _emit(self, job: VendorJob, final: Final) -> asyncio.Future[object]:
-        stage = Stage.FAILED if final.reason else Stage.SENT
+        stage = Stage.FAILED if final.reason else Stage.RECALLED if job.recall else Stage.SENT
         metrics.SENDS.labels(self._vendor, final.reason or "sent").inc()
         # Per device: a failure is worth a line at info, a success only when debugging.
         (log.info if final.reason else log.debug)(

@@ -49,7 +49,9 @@ async def test_settings_point_a_client_at_other_hosts():
 async def test_revoke_is_a_uniform_capability(name):
     client = make_client(name, VendorSettings())
     assert isinstance(client.can_revoke, bool) and isinstance(client.needs_credentials, bool)
-    assert client.can_revoke == (name in {"huawei", "harmony"})
+    # The sandbox revokes so that tests can follow a recall through a vendor.
+    assert client.can_revoke == (name in {"huawei", "harmony", "sandbox"})
+    assert client.can_replace == (name in {"apns", "fcm"})
     if not client.can_revoke:
         with pytest.raises(NotSupportedError, match="no API to revoke"):
             await client.revoke(JOB, {})
