@@ -22,9 +22,14 @@ from typing import Annotated, TypeVar
 import msgspec
 
 from proto.audience import Code
+from proto.callbacks import MAX_URL
 from proto.envelopes import Id, PushContent, PushRequest
 from proto.errors import DecodeError
+from proto.events import Stage
 from proto.limits import ACCOUNT_RE
+from proto.message import Message
+from proto.stats import Funnel
+from proto.tasks import TaskStatus
 
 
 class ApiCode(StrEnum):
@@ -36,6 +41,16 @@ class ApiCode(StrEnum):
     INVALID_PUSH = "invalid_push"
     #: A task id in the path that cannot be one.
     BAD_TASK_ID = "bad_task_id"
+    #: A query parameter that is missing, not of its type, or out of its range.
+    INVALID_QUERY = "invalid_query"
+    #: A date that is not a YYYY-MM-DD day of the calendar.
+    BAD_DATE = "bad_date"
+    #: A time or date range that ends before it starts, or is longer than allowed.
+    BAD_RANGE = "bad_range"
+    #: A callback URL that is not an http(s) URL of a host, or is longer than allowed.
+    BAD_URL = "bad_url"
+    #: A callback stage that is not an event stage.
+    BAD_STAGE = "bad_stage"
     #: No credentials, malformed ones, an unknown app or a wrong secret.
     UNAUTHORIZED = "unauthorized"
     #: Valid credentials that do not allow the call (app creation without the admin token).
@@ -45,11 +60,16 @@ class ApiCode(StrEnum):
     NOT_FOUND = "not_found"
     UNKNOWN_DEVICE = "unknown_device"
     UNKNOWN_TASK = "unknown_task"
+    UNKNOWN_TRACE = "unknown_trace"
+    NO_CALLBACK = "no_callback"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     APP_EXISTS = "app_exists"
     TASK_EXISTS = "task_exists"
     TASK_DONE = "task_done"
     TASK_STOPPED = "task_stopped"
+    RECALLED_ALREADY = "recalled_already"
+    #: The task started longer ago than HERALD_RECALL_WINDOW_S.
+    RECALL_WINDOW_PASSED = "recall_window_passed"
     BODY_TOO_LARGE = "body_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     #: Any other refusal of the HTTP layer.
@@ -199,6 +219,76 @@ class Accepted(msgspec.Struct, **_REPLY):
     """A push accepted and published: its task id, to ask about it or stop it."""
 
     task_id: str
+
+
+class RecallBody(msgspec.Struct, **_BODY):
+    """Recall a task (``POST /v1/tasks/{task_id}/recall``; no body is ``{}``). With a
+    ``message``, devices whose channel can overwrite a shown notification get it in place of
+    the recalled one."""
+
+    message: Message | None = None
+
+
+# Statistics and push records
+
+
+class PushRecord(TaskStatus, kw_only=True, frozen=True):
+    """A push record (``GET /v1/tasks``): the task's status, with its funnel in all and per
+    platform (zero until its first event is counted)."""
+
+    funnel: Funnel
+    # A field, not ``{}``: linters take this class for a plain one, not seeing ``Struct``.
+    platforms: dict[str, Funnel] = msgspec.field(default_factory=dict)
+
+
+class PushRecords(msgspec.Struct, **_REPLY):
+    """Push records, newest first."""
+
+    records: list[PushRecord]
+
+
+class DayTotals(msgspec.Struct, **_REPLY):
+    """The app's devices per stage on one day (UTC), over all its tasks."""
+
+    day: str
+    stages: dict[str, int]
+
+
+class DailyStats(msgspec.Struct, **_REPLY):
+    """The app's daily totals, one entry per day of the range asked, oldest first."""
+
+    days: list[DayTotals]
+
+
+# Callbacks
+
+#: Shown in the document, checked by the API, so that a bad URL or stage gets its own code.
+CallbackUrl = Annotated[str, msgspec.Meta(extra_json_schema={
+    "pattern": r"^https?://[^\s/?#]+[^\s]*$", "maxLength": MAX_URL})]
+StageName = Annotated[str, msgspec.Meta(extra_json_schema={"enum": [s.value for s in Stage]})]
+
+
+class CallbackBody(msgspec.Struct, **_BODY):
+    """Where the app wants its events posted (``PUT /v1/callback``), and which stages. Herald
+    makes the secret that signs the posts."""
+
+    url: CallbackUrl
+    stages: Annotated[list[StageName], _SOME]
+
+
+class CallbackInfo(msgspec.Struct, **_REPLY):
+    """The app's callback config, without its secret."""
+
+    url: str
+    stages: list[Stage]
+
+
+class CallbackConfigured(msgspec.Struct, **_REPLY):
+    """The callback config as set, with the secret that signs its posts: shown this once."""
+
+    url: str
+    stages: list[Stage]
+    secret: str
 
 
 def push_request(body: PushBody, app_id: str, task_id: str) -> PushRequest:

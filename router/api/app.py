@@ -11,7 +11,19 @@ from starlette.routing import Route
 from herald.bus import Bus
 from herald.settings import ApiSettings
 from herald.store import Store
-from router.api import accounts, apps, attributes, devices, errors, push, tags, tasks
+from router.api import (
+    accounts,
+    apps,
+    attributes,
+    callbacks,
+    devices,
+    errors,
+    push,
+    records,
+    stats,
+    tags,
+    tasks,
+)
 from router.api.context import Context
 from router.api.observe import Observe
 from router.api.openapi import spec
@@ -34,7 +46,8 @@ def create_app(settings: ApiSettings, store: Store, bus: Bus) -> FastAPI:
     app = FastAPI(title="Herald", version="1", description=_DESCRIPTION,
                   generate_unique_id_function=_operation_id)
     app.state.context = Context(settings, store, bus, settings.audience_limits())
-    for module in (apps, devices, accounts, tags, attributes, push, tasks):
+    for module in (apps, devices, accounts, tags, attributes, push, tasks, records, stats,
+                   callbacks):
         app.include_router(module.routes)
     errors.install(app)
     fixed = frozenset(route.path for route in app.routes

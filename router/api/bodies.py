@@ -48,6 +48,15 @@ async def read_body(request: Request, kind: type[T],
         raise ApiError(400, invalid, exc.reason) from None
 
 
+async def read_optional_body(request: Request, kind: type[T], absent: T) -> T:
+    """``read_body``, but a request without a body (no length, or length 0, and not chunked)
+    is ``absent``, whatever its content type."""
+    length = request.headers.get("content-length")
+    if length == "0" or (length is None and "transfer-encoding" not in request.headers):
+        return absent
+    return await read_body(request, kind)
+
+
 def _too_large(limit: int) -> ApiError:
     return ApiError(413, ApiCode.BODY_TOO_LARGE, f"the body is larger than {limit} bytes")
 

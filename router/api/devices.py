@@ -5,22 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from proto.api import ApiCode, BindAccount, DeviceInfo
-from proto.audience import AudienceError, Code, check_accounts
-from proto.limits import ID_RE
+from proto.audience import check_accounts
 from router.api.auth import AppId
 from router.api.bodies import no_content, read_body, respond
 from router.api.context import Context, Ctx
 from router.api.errors import ApiError
 from router.api.openapi import spec
-from router.api.params import RegistrationId
+from router.api.params import RegistrationId, check_registration_id
 
 routes = APIRouter(tags=["devices"])
-
-
-def _check(registration_id: str) -> None:
-    if not ID_RE.match(registration_id):
-        raise AudienceError(Code.BAD_REGISTRATION_ID,
-                            f"{registration_id!r} is not a registration id")
 
 
 async def _known(ctx: Context, app_id: str, registration_id: str) -> None:
@@ -38,7 +31,7 @@ def _unknown(registration_id: str) -> ApiError:
                              returns=DeviceInfo, refusals=(400, 404)))
 async def get_device(registration_id: RegistrationId, app_id: AppId, ctx: Ctx) -> Response:
     """The device's data (never its vendor token) and whether a live node holds it."""
-    _check(registration_id)
+    check_registration_id(registration_id)
     [state] = await ctx.store.lookup([(app_id, registration_id)])
     record = state.record
     if record is None:
@@ -58,7 +51,7 @@ async def get_device(registration_id: RegistrationId, app_id: AppId, ctx: Ctx) -
 async def bind_account(registration_id: RegistrationId, request: Request, app_id: AppId,
                        ctx: Ctx) -> Response:
     """Bind the device to the body's account."""
-    _check(registration_id)
+    check_registration_id(registration_id)
     body = await read_body(request, BindAccount)
     [account] = check_accounts([body.account], 1)
     await _known(ctx, app_id, registration_id)
@@ -71,7 +64,7 @@ async def bind_account(registration_id: RegistrationId, request: Request, app_id
                                 refusals=(400, 404)))
 async def unbind_account(registration_id: RegistrationId, app_id: AppId, ctx: Ctx) -> Response:
     """Unbind the device from whatever account it is bound to."""
-    _check(registration_id)
+    check_registration_id(registration_id)
     await _known(ctx, app_id, registration_id)
     await ctx.store.bind_account(app_id, registration_id, "")
     return no_content()

@@ -4,7 +4,8 @@ ApiError                   raised by the API's own code: a status, a code and a 
 AudienceError (proto)      a refused audience, tag or attribute call: 400 with its code (409
                            for ``conflict``: other writers won every attempt, nothing stored)
 HTTPException (Starlette)  routing (404, 405) and FastAPI's security classes (401)
-RequestValidationError     FastAPI's own parameter checks: 400 ``invalid_body``
+RequestValidationError     FastAPI's own parameter checks: 400 ``invalid_query`` for a query
+                           parameter, else ``invalid_body``
 
 An unexpected exception is answered 500 ``internal`` by ``router.api.observe``, which logs it.
 Every refusal is logged at info with its status and code, never with the body.
@@ -89,9 +90,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {}
-    where = ".".join(str(part) for part in first.get("loc", ()))
+    location = tuple(first.get("loc", ()))
+    where = ".".join(str(part) for part in location)
     reason = f"{first.get('msg', 'invalid request')} - at {where}" if where else "invalid request"
-    return _refuse(request, 400, ApiCode.INVALID_BODY, reason)
+    code = ApiCode.INVALID_QUERY if location[:1] == ("query",) else ApiCode.INVALID_BODY
+    return _refuse(request, 400, code, reason)
 
 
 def install(app: FastAPI) -> None:

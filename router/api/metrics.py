@@ -12,3 +12,6 @@ AUTH_FAILURES = Counter("herald_api_auth_failures_total",
                         "Calls refused for their credentials, by reason.", ["reason"])
 PUSHES = Counter("herald_api_pushes_total", "Pushes accepted and published, by audience kind.",
                  ["audience"])
+RECALLS = Counter("herald_api_recalls_total",
+                  "Recall calls, by outcome (recalled, unknown, recalled_already, too_late).",
+                  ["outcome"])

@@ -21,10 +21,10 @@ REF = "#/components/schemas/{name}"
 
 # What each refusal status means, for the document.
 _REFUSALS = {
-    400: "Invalid body, path id or audience; nothing was stored.",
+    400: "Invalid body, path id, query parameter or audience; nothing was stored.",
     401: "No credentials, malformed ones, an unknown app or a wrong secret.",
     403: "The credentials do not allow this call.",
-    404: "No such device or task in this app.",
+    404: "Nothing of that name in this app (device, task, trace, callback config).",
     409: "Conflicts with what exists; nothing was stored.",
     413: "The body is larger than HERALD_MAX_BODY_BYTES.",
     415: "The body is not application/json.",
@@ -47,11 +47,13 @@ class Spec:
                 raise ValueError(f"two different body types are named {name}")
         return schema
 
-    def operation(self, summary: str, *, body: Any = None, returns: Any = None,
-                  status: int = 200, refusals: Iterable[int] = ()) -> dict[str, Any]:
-        """Keyword arguments for a route decorator: the operation's request body (``body``),
-        its answer (``status`` with ``returns``, or no content) and its refusals, each an
-        ``ErrorBody``: every operation may answer 401, and one with a body 400, 413 and 415."""
+    def operation(self, summary: str, *, body: Any = None, body_required: bool = True,
+                  returns: Any = None, status: int = 200,
+                  refusals: Iterable[int] = ()) -> dict[str, Any]:
+        """Keyword arguments for a route decorator: the operation's request body (``body``,
+        which a call may leave out unless ``body_required``), its answer (``status`` with
+        ``returns``, or no content) and its refusals, each an ``ErrorBody``: every operation
+        may answer 401, and one with a body 400, 413 and 415."""
         answer: dict[str, Any] = {"description": summary}
         if returns is not None:
             answer["content"] = {JSON: {"schema": self._schema(returns)}}
@@ -62,7 +64,7 @@ class Spec:
             responses[refusal] = {"description": _REFUSALS[refusal], "content": error}
         extra: dict[str, Any] = {}
         if body is not None:
-            extra["requestBody"] = {"required": True,
+            extra["requestBody"] = {"required": body_required,
                                     "content": {JSON: {"schema": self._schema(body)}}}
         return {"summary": summary, "status_code": status, "response_class": Response,
                 "responses": responses, "openapi_extra": extra}
@@ -74,11 +76,23 @@ class Spec:
         for path in doc["paths"].values():
             for operation in path.values():
                 operation["responses"].pop("422", None)
+                for parameter in operation.get("parameters", ()):
+                    _absent_not_null(parameter["schema"])
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for name in _FASTAPI_ONLY:
             schemas.pop(name, None)
         schemas.update(self._components)
         return doc
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """An optional parameter (``int | None = None``) is one a call leaves out: FastAPI shows it
+    as "the type or null", which a client could only send as the text ``null``."""
+    choices = schema.get("anyOf", ())
+    kept = [choice for choice in choices if choice != {"type": "null"}]
+    if len(kept) == 1 and len(choices) == 2:
+        del schema["anyOf"]
+        schema.update(kept[0])
 
 
 #: The one ``Spec`` of the API's routes.

@@ -12,7 +12,7 @@ import redis.asyncio as redis
 from herald.apps import new_app
 from herald.redis_store import RedisStore
 from proto.envelopes import AppRecord
-from tests.api.helpers import API_REDIS, Api, start_api
+from tests.api.helpers import API_REDIS, Api, serving
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +36,8 @@ async def store(redis_client) -> AsyncIterator[RedisStore]:
 
 @pytest.fixture(scope="session")
 async def api(tmp_path_factory, redis_client) -> AsyncIterator[Api]:
-    running = await start_api(tmp_path_factory.mktemp("api"))
-    yield running
-    assert await running.role.stop() == 0
+    async with serving(tmp_path_factory.mktemp("api")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ database that benchmarks have filled with millions of keys."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ async def start_api(logdir: Path, name: str = "api", **env: str) -> Api:
                           "HERALD_REDIS_URL": API_REDIS, **env}, logdir / f"{name}.log")
     await role.wait_log("api started")
     return Api(role, f"http://127.0.0.1:{port}", metrics_port)
+
+
+@contextlib.asynccontextmanager
+async def serving(logdir: Path, name: str = "api", **env: str) -> AsyncIterator[Api]:
+    """``start_api``, stopped cleanly (exit code 0) at the end."""
+    running = await start_api(logdir, name, **env)
+    try:
+        yield running
+    finally:
+        assert await running.role.stop() == 0
 
 
 def auth(app) -> httpx.BasicAuth:

@@ -25,6 +25,7 @@ ROUTES = [
     ("POST", "/v1/attributes/query", {"accounts": ["u1"]}),
     ("POST", "/v1/attributes/remove", {"accounts": ["u1"], "names": ["city"]}),
     ("POST", "/v1/push", {"registration_ids": ["r1"], "message": {"title": "x"}}),
+    ("PUT", "/v1/callback", {"url": "https://example.com/hook", "stages": ["delivered"]}),
 ]
 
 # Bodies that are not what any route takes, and words the reason must contain.

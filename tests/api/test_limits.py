@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.api.helpers import ADMIN_TOKEN, Api, auth, dump, refused, start_api
+from tests.api.helpers import ADMIN_TOKEN, Api, auth, dump, refused, serving
 
 LIMITS = {"HERALD_TAGS_PER_ACCOUNT": "3", "HERALD_TAG_BYTES": "5",
           "HERALD_ACCOUNTS_PER_CALL": "2", "HERALD_ACCOUNTS_PER_IMPORT": "4",
@@ -20,9 +20,8 @@ LIMITS = {"HERALD_TAGS_PER_ACCOUNT": "3", "HERALD_TAG_BYTES": "5",
 
 @pytest.fixture(scope="module")
 async def small(tmp_path_factory) -> AsyncIterator[Api]:
-    running = await start_api(tmp_path_factory.mktemp("small"), "small", **LIMITS)
-    yield running
-    assert await running.role.stop() == 0
+    async with serving(tmp_path_factory.mktemp("small"), "small", **LIMITS) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ async def test_every_operation_is_described(http):
     doc = await document(http)
     operations = [(path, method, op) for path, ops in doc["paths"].items()
                   for method, op in ops.items()]
-    assert len(operations) == 19
+    assert len(operations) == 27
     for path, method, op in operations:
         assert method in METHODS
         assert op["summary"] and op["operationId"]
@@ -54,7 +54,8 @@ async def test_every_operation_is_described(http):
         assert "401" in statuses
         if method in ("put", "post") and not path.endswith("/stop"):
             body = op["requestBody"]
-            assert body["required"] is True
+            # A recall's replacement message is optional.
+            assert body["required"] is not path.endswith("/recall")
             assert "schema" in body["content"]["application/json"]
             assert {"400", "413", "415"} <= statuses
 
@@ -86,3 +87,31 @@ async def test_docs_page(http):
     response = await http.get("/docs")
     assert response.status_code == 200
     assert "/openapi.json" in response.text
+
+
+async def test_query_parameters_and_new_bodies(http):
+    doc = await document(http)
+    schemas = doc["components"]["schemas"]
+    records = {p["name"]: p for p in doc["paths"]["/v1/tasks"]["get"]["parameters"]}
+    assert set(records) == {"since_ms", "until_ms", "audience", "state", "limit"}
+    assert all(p["in"] == "query" and not p["required"] for p in records.values())
+    limit = records["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == (
+        "integer", 1, 500, 100)
+    for name in ("since_ms", "until_ms"):
+        # Optional, not nullable: a call leaves it out.
+        assert records[name]["schema"]["type"] == "integer" and "anyOf" not in str(records)
+    state = records["state"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schemas[state]["enum"]) == {"queued", "running", "done", "stopped", "recalled"}
+    audience = records["audience"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schemas[audience]["enum"]) == {"all", "accounts", "registration_ids", "filter"}
+    daily = {p["name"]: p for p in doc["paths"]["/v1/stats/daily"]["get"]["parameters"]}
+    assert set(daily) == {"from", "to"}
+    assert all(p["required"] and p["schema"]["format"] == "date" for p in daily.values())
+    assert set(schemas["CallbackBody"]["properties"]) == {"url", "stages"}
+    assert schemas["CallbackBody"]["additionalProperties"] is False
+    assert "secret" not in schemas["CallbackInfo"]["properties"]
+    assert "secret" in schemas["CallbackConfigured"]["required"]
+    recall = doc["paths"]["/v1/tasks/{task_id}/recall"]["post"]
+    assert recall["requestBody"]["required"] is False
+    assert set(recall["responses"]) == {"202", "400", "401", "404", "409", "413", "415"}

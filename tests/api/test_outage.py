@@ -14,7 +14,7 @@ import redis.asyncio as redis
 
 from herald.apps import new_app
 from herald.redis_store import RedisStore
-from tests.api.helpers import Api, auth, refused, start_api
+from tests.api.helpers import Api, auth, refused, serving
 from tests.harness import eventually, eventually_async, free_port
 
 
@@ -59,9 +59,8 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
 @pytest.fixture
 async def fragile(private_redis, tmp_path) -> AsyncIterator[Api]:
     await eventually_async(private_redis.answers, 10, "the private redis-server")
-    running = await start_api(tmp_path, "fragile", HERALD_REDIS_URL=private_redis.url)
-    yield running
-    assert await running.role.stop() == 0
+    async with serving(tmp_path, "fragile", HERALD_REDIS_URL=private_redis.url) as running:
+        yield running
 
 
 async def test_redis_outage_is_a_logged_500(fragile, private_redis):
