@@ -57,6 +57,10 @@ end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
 return evicted
 """
+# Remove token ARGV[1] from vendor-token index KEYS[1] if it still names device ARGV[2].
+_UNINDEX_TOKEN = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+"""
 _FIELD = b"e"
 
 
@@ -98,6 +102,7 @@ class RedisStore(RedisAudience, RedisTasks, RedisStats):
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)
         self._inbox_add = self._redis.register_script(_INBOX_ADD)
+        self._unindex_token = self._redis.register_script(_UNINDEX_TOKEN)
 
     async def ping(self) -> None:
         """Raise if Redis does not answer."""
@@ -125,8 +130,37 @@ class RedisStore(RedisAudience, RedisTasks, RedisStats):
         return decode_app_record(raw) if raw is not None else None
 
     async def put_device(self, app_id: str, registration_id: str, record: DeviceRecord) -> None:
-        """See ``Store.put_device``."""
-        await self._redis.set(keys.device(app_id, registration_id), encode_internal(record))
+        """See ``Store.put_device``: the record, and the vendor-token index moved from the old
+        token to the new one."""
+        key = keys.device(app_id, registration_id)
+        old = _parse_record(await self._redis.get(key))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, encode_internal(record))
+            if old is not None and old.vendor_token and (old.vendor, old.vendor_token) != (
+                    record.vendor, record.vendor_token):
+                await self._unindex_token(keys=[keys.vendor_tokens(app_id, old.vendor)],
+                                          args=[old.vendor_token, registration_id], client=pipe)
+            if record.vendor and record.vendor_token:
+                pipe.hset(keys.vendor_tokens(app_id, record.vendor), record.vendor_token,
+                          registration_id)
+            await pipe.execute()
+
+    async def vendor_token_devices(self, app_id: str, vendor: str,
+                                   tokens: Sequence[str]) -> list[str | None]:
+        """See ``Store.vendor_token_devices``: one HMGET, then the hits' records in one
+        pipeline; a hit counts only if its record still holds the token."""
+        if not tokens:
+            return []
+        hits = await self._redis.hmget(keys.vendor_tokens(app_id, vendor), list(tokens))
+        found = [(i, raw.decode()) for i, raw in enumerate(hits) if raw is not None]
+        records = await self._redis.mget([keys.device(app_id, rid) for _, rid in found]) \
+            if found else []
+        devices: list[str | None] = [None] * len(tokens)
+        for (i, rid), raw in zip(found, records, strict=True):
+            record = _parse_record(raw)
+            if record is not None and (record.vendor, record.vendor_token) == (vendor, tokens[i]):
+                devices[i] = rid
+        return devices
 
     async def get_device(self, app_id: str, registration_id: str) -> DeviceRecord | None:
         """See ``Store.get_device``."""
@@ -346,6 +380,8 @@ class RedisStore(RedisAudience, RedisTasks, RedisStats):
                     pipe.multi()
                     pipe.set(key, encode_internal(_replace(record, vendor="", vendor_token="")))
                     await pipe.execute()
+                    await self._unindex_token(keys=[keys.vendor_tokens(app_id, record.vendor)],
+                                              args=[token, registration_id])
                     return True
                 except redis.WatchError:
                     continue

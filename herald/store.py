@@ -79,6 +79,11 @@ class Store(AudienceStore, TaskStore, StatsStore, Protocol):
     async def get_device(self, app_id: str, registration_id: str) -> DeviceRecord | None:
         """The device record, or None if the device is not registered."""
 
+    async def vendor_token_devices(self, app_id: str, vendor: str,
+                                   tokens: Sequence[str]) -> list[str | None]:
+        """Per token, the registration id of the app's device whose record holds it for
+        ``vendor``; None where no device does (receipts name tokens, events devices)."""
+
     async def bind_account(self, app_id: str, registration_id: str, account: str) -> None:
         """Bind the device to ``account`` (empty: unbind), leaving its previous account."""
 

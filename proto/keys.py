@@ -58,6 +58,13 @@ def account(app_id: str, account_id: str) -> str:
     return f"{PREFIX}:{{{app_id}}}:account:{account_id}"
 
 
+def vendor_tokens(app_id: str, vendor: str) -> str:
+    """Hash of the app's vendor tokens at ``vendor``: token -> registration id, for receipts,
+    which name tokens. Written apart from the device records (another Cluster slot), so a hit
+    is confirmed against the record."""
+    return f"{PREFIX}:{{{app_id}}}:vendor-tokens:{vendor}"
+
+
 def node_inbox(node: str) -> str:
     """Stream of ``NodeEntry`` records for the gateway node ``node``."""
     return f"{PREFIX}:node:{{{node}}}:inbox"

@@ -46,12 +46,15 @@ class Extras:
 
     #: Seconds the vendor may keep the message; None for the vendor's default.
     ttl_s: int | None = None
-    #: Tag the vendor repeats in delivery receipts (the Herald task id).
+    #: Tag the vendor repeats in delivery receipts: the Herald task id, or its signed tag
+    #: (``vendors.receipts.tags``) where the receipts carry no signature of the vendor's.
     bi_tag: str = ""
     #: Notification id, which a later revoke names again.
     notify_id: int | None = None
     #: The app's launcher activity, without which a badge cannot be set.
     badge_class: str = ""
+    #: The receipt configuration the vendor is to use (Huawei's ``receipt_id``), or "".
+    receipt_id: str = ""
 
     @property
     def ttl(self) -> str | None:
@@ -59,10 +62,11 @@ class Extras:
         return None if self.ttl_s is None else f"{self.ttl_s}s"
 
     @classmethod
-    def of(cls, job: VendorJob, now_s: float, badge_class: str) -> Extras:
-        """The extras of ``job`` at time ``now_s``."""
-        return cls(seconds_left(job.expires_at_ms, now_s), job.task_id, notify_id(job.msg_id),
-                   badge_class)
+    def of(cls, job: VendorJob, now_s: float, badge_class: str, *, bi_tag: str = "",
+           receipt_id: str = "") -> Extras:
+        """The extras of ``job`` at time ``now_s``; ``bi_tag`` defaults to the task id."""
+        return cls(seconds_left(job.expires_at_ms, now_s), bi_tag or job.task_id,
+                   notify_id(job.msg_id), badge_class, receipt_id)
 
 
 NO_EXTRAS = Extras()

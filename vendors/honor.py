@@ -14,7 +14,11 @@ Endpoints (``base_url`` and ``auth_url`` point elsewhere for tests):
 
 Credentials: ``app_id`` (the path segment), ``client_id`` and ``client_secret`` (the push
 service's OAuth client in the Honor developer console; unlike Huawei they differ from the app
-id), and optionally ``badge_class`` (the launcher activity the badge needs).
+id), and optionally ``badge_class`` (the launcher activity the badge needs) and
+``receipt_key``: a secret of the app's choosing (any string) under which Herald signs the task
+id it sends as ``biTag``, since Honor's receipts carry no signature Herald can check; without
+it ``herald receipts`` takes no Honor receipt of the app (``vendors.receipts.honor``). The
+receipt URL is set in the Honor console: ``https://<receipts host>/receipts/honor/<app id>``.
 
 Mapping from ``proto.message.Message``:
 
@@ -32,7 +36,9 @@ badge, badge_add   ``android.notification.badge`` ``{setNum | addNum, badgeClass
 category           ``android.notification.importance``: MARKETING -> LOW (news and
                    marketing), any other category -> NORMAL (service and communication)
 collapse_id        ``android.notification.tag`` (a newer notification replaces the shown one)
-(job) task_id      ``android.biTag``, so delivery receipts name the task
+(job) task_id      ``android.biTag``, so delivery receipts name the task; with a
+                   ``receipt_key``, its signed tag ``<task id>~<mac>``
+                   (``vendors.receipts.tags``)
 (job) msg_id       ``android.notification.notifyId``, a 31-bit hash of it
 (job) expiry       ``android.ttl`` as ``"<seconds>s"``; Honor's default when none
 =================  ==========================================================================
@@ -91,6 +97,7 @@ from vendors.client import TargetResult
 from vendors.common import every_target, parse_credentials, required
 from vendors.errors import PayloadTooLargeError, TransientError
 from vendors.hms import OAuthPushClient
+from vendors.receipts import tags
 
 NAME = "honor"
 SUCCESS, ALL_INVALID = "200", "80300007"
@@ -108,13 +115,15 @@ class Credentials:
     client_id: str
     client_secret: str = field(repr=False)
     badge_class: str = ""
+    receipt_key: str = field(default="", repr=False)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, str]) -> Credentials:
         """Parse stored credentials; ``ValueError`` names a missing field."""
         app_id, client_id, client_secret = required(m, NAME, "app_id", "client_id",
                                                     "client_secret")
-        return cls(app_id, client_id, client_secret, m.get("badge_class", ""))
+        return cls(app_id, client_id, client_secret, m.get("badge_class", ""),
+                   m.get(tags.KEY_FIELD, "").strip())
 
 
 def build_payload(message: Message, tokens: list[str],
@@ -162,8 +171,11 @@ class HonorClient(OAuthPushClient):
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""
         creds = parse_credentials(Credentials.from_mapping, credentials)
+        bi_tag = (tags.tag(creds.receipt_key, NAME, job.app_id, job.task_id)
+                  if creds.receipt_key else "")
         payload = build_payload(job.message, [t.token for t in job.targets],
-                                hms.Extras.of(job, self._clock(), creds.badge_class))
+                                hms.Extras.of(job, self._clock(), creds.badge_class,
+                                              bi_tag=bi_tag))
         hms.check_size(NAME, {k: v for k, v in payload.items() if k != "token"})
         url = f"{self._base_url}/api/v1/{creds.app_id}/sendMessage"
         code, text, data = await self._post(creds.client_id, creds.client_secret, url,

@@ -16,7 +16,13 @@ Endpoints (``base_url`` and ``auth_url`` point elsewhere for tests):
 
 Credentials: ``client_id`` (the OAuth 2.0 client id of the app in AppGallery Connect, which is
 also the path segment), ``client_secret``, and optionally ``badge_class`` (the app's launcher
-activity, which Huawei's badge needs).
+activity, which Huawei's badge needs). For delivery receipts, all optional: ``receipt_id``
+(the receipt configuration in AppGallery Connect that messages are to use, sent as
+``android.receipt_id``; without it Huawei uses the app's or the project's default one), and
+``receipt_user`` and ``receipt_secret`` (that configuration's callback user name and key,
+which ``herald receipts`` checks Huawei's signature with: it takes no Huawei receipt of an app
+without them; ``vendors.receipts.huawei``). The receipt URL is set in AppGallery Connect, not
+per message: ``https://<receipts host>/receipts/huawei/<app id>``.
 
 Mapping from ``proto.message.Message`` into ``message`` (``android.*`` unless noted):
 
@@ -42,6 +48,7 @@ priority           ``urgency``: high -> HIGH, normal -> NORMAL
 collapse_id        ``notification.tag`` (a newer notification replaces the shown one);
                    also ``collapse_key`` when it is an integer from -1 to 100
 (job) task_id      ``bi_tag``, so delivery receipts name the task
+(cred) receipt_id  ``receipt_id``, the receipt configuration to post receipts by
 (job) msg_id       ``notification.notify_id``, a 31-bit hash, which ``revoke`` names again
 (job) expiry       ``ttl`` as ``"<seconds>s"``; Huawei's default (one day) when none
 =================  ==========================================================================
@@ -73,6 +80,8 @@ Sources:
   https-send-api-0000001050986197
 - "Client Credentials" (OAuth 2.0, oauth2/v3/token), https://developer.huawei.com/consumer/
   cn/doc/HMSCore-Guides/oauth2-0000001212610981
+- "开发消息回执" (receipt configuration, ``receipt_id``), https://developer.huawei.com/consumer/
+  cn/doc/harmonyos-guides/push-msg-receipt; the receipts themselves: ``vendors.receipts.huawei``.
 - "Message Revocation", https://developer.huawei.com/consumer/en/doc/harmonyos-references/
   push-msg-revoke (documented in the HarmonyOS reference, where Huawei describes a
   service-account JWT as the bearer; this client sends its app-level OAuth token there too,
@@ -113,12 +122,17 @@ class Credentials:
     client_id: str
     client_secret: str = field(repr=False)
     badge_class: str = ""
+    receipt_id: str = ""
+    receipt_user: str = ""
+    receipt_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, str]) -> Credentials:
         """Parse stored credentials; ``ValueError`` names a missing field."""
         client_id, client_secret = required(m, NAME, "client_id", "client_secret")
-        return cls(client_id, client_secret, m.get("badge_class", ""))
+        return cls(client_id, client_secret, m.get("badge_class", ""),
+                   m.get("receipt_id", "").strip(), m.get("receipt_user", "").strip(),
+                   m.get("receipt_secret", "").strip())
 
 
 def build_payload(message: Message, tokens: list[str],
@@ -130,6 +144,7 @@ def build_payload(message: Message, tokens: list[str],
         "category": message.category or ("VOIP" if message.push_type == "voip" else ""),
         "ttl": extras.ttl,
         "bi_tag": extras.bi_tag,
+        "receipt_id": extras.receipt_id,
         "notification": _notification(message, extras) if message.kind == "notify" else None,
     })
     message_body = hms.compact({"data": hms.data_string(message), "android": android,
@@ -180,7 +195,8 @@ class HuaweiClient(OAuthPushClient):
         """See ``VendorClient.send``."""
         creds = parse_credentials(Credentials.from_mapping, credentials)
         payload = build_payload(job.message, [t.token for t in job.targets],
-                                hms.Extras.of(job, self._clock(), creds.badge_class))
+                                hms.Extras.of(job, self._clock(), creds.badge_class,
+                                              receipt_id=creds.receipt_id))
         hms.check_size(NAME, {k: v for k, v in payload["message"].items() if k != "token"})
         code, msg = await self._call(creds, "send", payload, {})
         if code == SUCCESS:

@@ -44,7 +44,17 @@ job msg_id     app_message_id         OPPO shows one app_message_id once per dev
                                       batch sent again does not show twice
 job expiry     off_line, off_line_ttl off_line true; the seconds left, at most 10 days;
                                       OPPO's default when the job has no expiry
+receipts       call_back_url          with the credentials' ``receipt_url`` (at most 200
+               call_back_parameter    characters): the URL, and the signed tag of the task
+                                      (``vendors.receipts.tags``); a task id whose tag would
+                                      pass 50 characters (over 39) asks for none
 ============== ====================== =====================================================
+
+Credentials: ``app_key`` and ``master_secret``; for delivery receipts, optionally
+``receipt_url`` (where OPPO is to post them: ``https://<receipts host>/receipts/oppo/<app
+id>``) and ``receipt_key`` (the key of the receipt tag; ``master_secret`` when not set, which a
+rotation of the secret then invalidates for messages in flight). See
+``vendors.receipts.oppo``.
 
 Drop rules:
 
@@ -104,6 +114,7 @@ from vendors.errors import (
     VendorError,
 )
 from vendors.http import call
+from vendors.receipts import tags
 from vendors.tokens import Token, TokenRefused
 
 DEFAULT_BASE_URL = "https://api.push.oppomobile.com"
@@ -115,6 +126,8 @@ TITLE_MAX = 50
 CONTENT_MAX = 200
 ACTION_PARAMETERS_MAX = 4000
 OFF_LINE_TTL_MAX_S = 10 * 24 * 3600
+CALL_BACK_URL_MAX = 200
+CALL_BACK_PARAMETER_MAX = 50
 
 SUCCESS = 0
 INVALID_AUTH_TOKEN = 11
@@ -143,12 +156,21 @@ class Credentials:
 
     app_key: str
     master_secret: str = field(repr=False)
+    receipt_url: str = ""
+    receipt_key: str = field(default="", repr=False)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, str]) -> Credentials:
-        """Read ``app_key`` and ``master_secret``; ``ValueError`` names a missing one."""
+        """Read ``app_key``, ``master_secret`` and the optional receipt fields; ``ValueError``
+        names a missing or bad one."""
         app_key, master_secret = required(m, "OPPO", "app_key", "master_secret")
-        return cls(app_key, master_secret)
+        return cls(app_key, master_secret, tags.receipt_url(m, "OPPO", CALL_BACK_URL_MAX),
+                   m.get(tags.KEY_FIELD, "").strip())
+
+    def callback(self, job: VendorJob) -> tags.Callback | None:
+        """The receipt request of ``job``'s message, if the app asks for receipts."""
+        return tags.callback(self.receipt_url, self.receipt_key or self.master_secret, "oppo",
+                             job.app_id, job.task_id, CALL_BACK_PARAMETER_MAX)
 
 
 def sign(app_key: str, timestamp: str, master_secret: str) -> str:
@@ -157,7 +179,8 @@ def sign(app_key: str, timestamp: str, master_secret: str) -> str:
 
 
 def build_payload(message: Message, tokens: Sequence[str], *, msg_id: str,
-                  ttl_s: int | None) -> list[dict[str, Any]]:
+                  ttl_s: int | None,
+                  callback: tags.Callback | None = None) -> list[dict[str, Any]]:
     """The ``messages`` array of a batch unicast: one notification per registration id.
 
     Raises ``RejectedError`` for a data message and ``PayloadTooLargeError`` when the data do
@@ -190,6 +213,8 @@ def build_payload(message: Message, tokens: Sequence[str], *, msg_id: str,
         notification["notify_id"] = notify_id(message.collapse_id)
     if ttl_s is not None:
         notification["off_line_ttl"] = min(ttl_s, OFF_LINE_TTL_MAX_S)
+    if callback is not None:
+        notification |= {"call_back_url": callback.url, "call_back_parameter": callback.param}
     return [{"target_type": 2, "target_value": token, "notification": notification}
             for token in tokens]
 
@@ -254,7 +279,8 @@ class OppoClient(DayTokenClient):
         """See ``VendorClient.send``."""
         creds = parse_credentials(Credentials.from_mapping, credentials)
         messages = build_payload(job.message, [t.token for t in job.targets], msg_id=job.msg_id,
-                                 ttl_s=seconds_left(job.expires_at_ms, self._clock()))
+                                 ttl_s=seconds_left(job.expires_at_ms, self._clock()),
+                                 callback=creds.callback(job))
         encoded = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
 
         async def unicast(token: str) -> list[_Sent]:

@@ -52,7 +52,16 @@ sound          notifyType         set: 4 (ring and vibrate); empty: 1 (silent)
 collapse_id    notifyId           CRC-32 of the id
 job expiry     timeToLive         the seconds left, within 60 s to one day; vivo's default
                                   when the job has no expiry
+receipts       extra.callback     with the credentials' ``receipt_url``: the URL, and the
+               extra.callback.    signed tag of the task (``vendors.receipts.tags``), on the
+               param              single push or on the saved list payload; a task id whose
+                                  tag would pass 64 characters (over 53) asks for none
 ============== ================== =========================================================
+
+Credentials: ``app_id``, ``app_key`` and ``app_secret``; for delivery receipts, optionally
+``receipt_url`` (where vivo is to post them: ``https://<receipts host>/receipts/vivo/<app
+id>``) and ``receipt_key`` (the key of the receipt tag; ``app_secret`` when not set, which a
+rotation of the secret then invalidates for messages in flight). See ``vendors.receipts.vivo``.
 
 Fixed fields: ``networkType`` -1 (any network), ``pushMode`` 0 (production).
 
@@ -110,6 +119,7 @@ from vendors.errors import (
     VendorError,
 )
 from vendors.http import call
+from vendors.receipts import tags
 from vendors.tokens import Token, TokenRefused
 
 DEFAULT_BASE_URL = "https://api-push.vivo.com.cn"
@@ -126,6 +136,7 @@ CUSTOM_MAP_MAX_CHARS = 1024
 TIME_TO_LIVE_MIN_S = 60
 TIME_TO_LIVE_MAX_S = 24 * 3600
 REQUEST_ID_MAX = 64
+CALLBACK_PARAM_MAX = 64
 
 SUCCESS = 0
 AUTH_FAILED = 10000
@@ -155,14 +166,23 @@ class Credentials:
     app_id: str
     app_key: str
     app_secret: str = field(repr=False)
+    receipt_url: str = ""
+    receipt_key: str = field(default="", repr=False)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, str]) -> Credentials:
-        """Read ``app_id``, ``app_key`` and ``app_secret``; ``ValueError`` names a bad one."""
+        """Read ``app_id``, ``app_key``, ``app_secret`` and the optional receipt fields;
+        ``ValueError`` names a bad one."""
         app_id, app_key, app_secret = required(m, "vivo", "app_id", "app_key", "app_secret")
         if not app_id.isdigit():
             raise ValueError("vivo credentials: 'app_id' must be digits")
-        return cls(app_id, app_key, app_secret)
+        return cls(app_id, app_key, app_secret, tags.receipt_url(m, "vivo"),
+                   m.get(tags.KEY_FIELD, "").strip())
+
+    def callback(self, job: VendorJob) -> tags.Callback | None:
+        """The receipt request of ``job``'s message, if the app asks for receipts."""
+        return tags.callback(self.receipt_url, self.receipt_key or self.app_secret, "vivo",
+                             job.app_id, job.task_id, CALLBACK_PARAM_MAX)
 
 
 def notify_id(collapse_id: str) -> int:
@@ -203,7 +223,8 @@ def _custom_map(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 def build_payload(message: Message, tokens: Sequence[str], *, app_id: str, msg_id: str,
-                  ttl_s: int | None) -> dict[str, Any]:
+                  ttl_s: int | None,
+                  callback: tags.Callback | None = None) -> dict[str, Any]:
     """The body of the first request: ``/message/send`` for one token, else the list payload.
 
     Raises ``RejectedError`` for a data message and ``PayloadTooLargeError`` when the data do
@@ -229,6 +250,8 @@ def build_payload(message: Message, tokens: Sequence[str], *, app_id: str, msg_i
         body["notifyId"] = notify_id(message.collapse_id)
     if ttl_s is not None:
         body["timeToLive"] = min(max(ttl_s, TIME_TO_LIVE_MIN_S), TIME_TO_LIVE_MAX_S)
+    if callback is not None:
+        body["extra"] = {"callback": callback.url, "callback.param": callback.param}
     if len(tokens) == 1:
         body["regId"] = tokens[0]
         body["requestId"] = request_id("send", msg_id, tokens)
@@ -293,7 +316,8 @@ class VivoClient(DayTokenClient):
         # Two devices may share a token; vivo takes each regId once in a list.
         tokens = list(dict.fromkeys(t.token for t in job.targets))
         body = build_payload(job.message, tokens, app_id=creds.app_id, msg_id=job.msg_id,
-                             ttl_s=seconds_left(job.expires_at_ms, self._clock()))
+                             ttl_s=seconds_left(job.expires_at_ms, self._clock()),
+                             callback=creds.callback(job))
         if len(tokens) == 1:
             answer = await self._call(creds, SEND_PATH, body, single=True)
             if answer.result == INVALID_REG_ID:

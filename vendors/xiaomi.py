@@ -7,6 +7,12 @@ word ``key`` in lower case). There is no token exchange: the app secret is the c
 there is nothing to refresh and a refused secret raises ``AuthError`` at once. One request
 carries up to 1000 regids, comma separated (``max_batch``).
 
+Credentials: ``app_secret`` and ``package_name``; for delivery and click receipts, optionally
+``receipt_url`` (where MiPush is to post them: ``https://<receipts host>/receipts/xiaomi/<app
+id>``) and ``receipt_key`` (the key Herald signs the receipt tag with; ``app_secret`` when not
+set, which a rotation of the secret then invalidates for messages in flight). With a
+``receipt_url`` every message asks for receipts (``vendors.receipts.xiaomi``).
+
 Answer (HTTP 200, JSON): ``{result: "ok"|"error", code, description, info, reason, trace_id,
 data: {id, bad_regids}}``. ``code`` 0 is success; ``data.bad_regids`` then lists, comma
 separated, the regids of the batch MiPush does not know: those targets get
@@ -52,6 +58,11 @@ expiry              ``time_to_live`` in milliseconds (``expires_at_ms`` - now, r
                     seconds); no expiry leaves MiPush's default; an expired job is not sent
                     and every target gets the error "expired"
 (fixed)             ``notify_type`` -1: default sound, vibration and lights
+(creds) receipts    with a ``receipt_url``: ``extra.callback`` the URL, ``extra.callback.param``
+                    the signed tag of the task (``vendors.receipts.tags``), and
+                    ``extra.callback.type`` ``CALLBACK_TYPES`` (delivered, clicked, invalid
+                    target, push disabled, filtered out, daily limit); a task id whose tag would
+                    pass ``CALLBACK_PARAM_MAX`` bytes (over 53 characters) asks for none
 ==================  ===========================================================================
 
 Drop rules: ``badge`` and ``badge_add`` (MiPush has no badge field: the launcher counts
@@ -111,6 +122,7 @@ from vendors.errors import (
     VendorError,
 )
 from vendors.http import call, retry_after
+from vendors.receipts import tags
 
 DEFAULT_BASE_URL = "https://api.xmpush.xiaomi.com"
 PATH = "/v3/message/regid"
@@ -119,6 +131,11 @@ MAX_BATCH = 1000
 MAX_TITLE = 49
 MAX_DESCRIPTION = 127
 MAX_PAYLOAD_BYTES = 4096
+#: Longest ``extra.callback.param``, in bytes.
+CALLBACK_PARAM_MAX = 64
+#: Receipt types asked for, a bitmask: 1 delivered, 2 clicked, 16 invalid target, 32 push
+#: disabled on the device, 64 filtered out, 128 daily limit reached.
+CALLBACK_TYPES = 1 | 2 | 16 | 32 | 64 | 128
 #: Answer code when no regid of the request is valid.
 ALL_INVALID = 20301
 DAILY_QUOTA = 200001
@@ -139,12 +156,22 @@ class Credentials:
 
     app_secret: str = field(repr=False)
     package_name: str
+    receipt_url: str = ""
+    receipt_key: str = field(default="", repr=False)
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, str]) -> Credentials:
-        """Read ``app_secret`` and ``package_name``; ``ValueError`` names a missing one."""
+        """Read ``app_secret`` and ``package_name`` and the optional receipt fields;
+        ``ValueError`` names a missing or bad one."""
         app_secret, package_name = required(m, "xiaomi", "app_secret", "package_name")
-        return cls(app_secret=app_secret, package_name=package_name)
+        return cls(app_secret=app_secret, package_name=package_name,
+                   receipt_url=tags.receipt_url(m, "xiaomi"),
+                   receipt_key=m.get(tags.KEY_FIELD, "").strip())
+
+    def callback(self, job: VendorJob) -> tags.Callback | None:
+        """The receipt request of ``job``'s message, if the app asks for receipts."""
+        return tags.callback(self.receipt_url, self.receipt_key or self.app_secret, "xiaomi",
+                             job.app_id, job.task_id, CALLBACK_PARAM_MAX)
 
 
 class _Data(msgspec.Struct):
@@ -164,7 +191,8 @@ _answer = msgspec.json.Decoder(_Answer)
 
 
 def build_payload(message: Message, tokens: Sequence[str], *, package_name: str, msg_id: str,
-                  ttl_ms: int | None = None) -> dict[str, str]:
+                  ttl_ms: int | None = None,
+                  callback: tags.Callback | None = None) -> dict[str, str]:
     """The form fields of a ``/v3/message/regid`` request (see the module table).
 
     Raises ``PayloadTooLargeError`` when ``payload`` exceeds ``MAX_PAYLOAD_BYTES``.
@@ -178,6 +206,9 @@ def build_payload(message: Message, tokens: Sequence[str], *, package_name: str,
         fields["payload"] = payload.decode()
     if ttl_ms is not None:
         fields["time_to_live"] = str(ttl_ms)
+    if callback is not None:
+        fields |= {"extra.callback": callback.url, "extra.callback.param": callback.param,
+                   "extra.callback.type": str(CALLBACK_TYPES)}
     if message.kind == "data":
         fields["pass_through"] = "1"
         return fields
@@ -222,7 +253,8 @@ class XiaomiClient(BaseClient):
             return every_target(job, "expired")
         fields = build_payload(job.message, [t.token for t in job.targets],
                                package_name=creds.package_name, msg_id=job.msg_id,
-                               ttl_ms=None if ttl_s is None else ttl_s * 1000)
+                               ttl_ms=None if ttl_s is None else ttl_s * 1000,
+                               callback=creds.callback(job))
         response = await call(self._http, "POST", self._url, data=fields,
                               headers={"authorization": f"key={creds.app_secret}"})
         if response.status_code in (401, 403):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 
-import uvicorn
-
 from herald import logs, metrics
 from herald.kafka_bus import KafkaBus
 from herald.redis_store import RedisStore
 from herald.runtime import bounded
 from herald.settings import ApiSettings
+from herald.web import serve
 from router.api.app import create_app
-from router.api.server import Server
 
 
 async def main(stop: asyncio.Event) -> None:
@@ -25,23 +23,8 @@ async def main(stop: asyncio.Event) -> None:
     await store.ping()
     bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-api-{os.getpid()}")
     await bus.start()
-    # uvicorn's own logging setup is off: its lines go through the JSON handler of logs.
-    config = uvicorn.Config(create_app(settings, store, bus), host=settings.host,
-                            port=settings.port, log_config=None, access_log=False,
-                            lifespan="off", ws="none", server_header=False,
-                            timeout_graceful_shutdown=10)
-    server = Server(config)
-    serving = asyncio.ensure_future(server.serve())
-    listening = asyncio.ensure_future(server.listening.wait())
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({serving, listening}, return_when=asyncio.FIRST_COMPLETED)
-    if server.listening.is_set():
-        log.info("api started", host=settings.host, port=settings.port)
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    await bounded(serving, 15, "http")
-    for waiter in (listening, stopping):
-        waiter.cancel()
+    await serve(create_app(settings, store, bus), settings.host, settings.port, stop,
+                lambda: log.info("api started", host=settings.host, port=settings.port))
     await bounded(bus.stop(), 10, "kafka")
     await bounded(store.close(), 5, "redis")
     log.info("stopped")

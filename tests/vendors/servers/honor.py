@@ -123,6 +123,8 @@ def _check_message(message: dict[str, Any]) -> str:
         return f"unknown android fields {sorted(set(android) - _ANDROID_KEYS)}"
     if "ttl" in android and not re.fullmatch(r"\d+s", android["ttl"]):
         return "malformed ttl"
+    if not isinstance(android.get("biTag", ""), str):
+        return "biTag must be a string"
     notification = android.get("notification")
     if notification is None:
         return "" if "data" in message else "a message needs data or a notification"

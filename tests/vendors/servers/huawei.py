@@ -208,6 +208,8 @@ def _check_message(message: dict[str, Any]) -> str:
     collapse = android.get("collapse_key", 0)
     if not isinstance(collapse, int) or not -1 <= collapse <= 100:
         return "collapse_key must be in [-1, 100]"
+    if not all(isinstance(android.get(k, ""), str) for k in ("bi_tag", "receipt_id")):
+        return "bi_tag and receipt_id must be strings"
     notification = android.get("notification")
     if notification is None:
         return "" if "data" in message else "a message needs data or a notification"

@@ -4,11 +4,12 @@
 The auth endpoint checks the sign (SHA-256 of app key, timestamp, master secret) and that the
 timestamp is within 10 minutes of ``clock``, and issues tokens that live 24 hours by ``clock``.
 The batch endpoint checks the form, the token, the message schema and OPPO's limits, and
-answers per registration id. Tell it how to answer through the state: ``invalid_tokens``
-(error 10000 for those ids), ``codes`` (the next batch answers, one code each: 11, 33, -1...),
-``statuses`` (the next HTTP statuses of either endpoint, with ``retry_after`` on a 429),
-``expire_tokens()`` (the issued tokens stop working) and ``refuse_tokens`` (every token,
-even a new one, gets code 11).
+answers per registration id; a receipt request must be an http(s) ``call_back_url`` of at most
+200 characters with a ``call_back_parameter`` of at most 50. Tell it how to answer through the
+state: ``invalid_tokens`` (error 10000 for those ids), ``codes`` (the next batch answers, one
+code each: 11, 33, -1...), ``statuses`` (the next HTTP statuses of either endpoint, with
+``retry_after`` on a 429), ``expire_tokens()`` (the issued tokens stop working) and
+``refuse_tokens`` (every token, even a new one, gets code 11).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ NOTIFICATION_KEYS = {
     "fix_speed_rate", "network_type", "call_back_url", "call_back_parameter", "channel_id",
     "show_ttl", "notify_id", "category", "notify_level"}
 CONTENT_MAX_BY_STYLE = {1: 200, 2: 128, 3: 50}
+CALL_BACK_URL_MAX, CALL_BACK_PARAMETER_MAX = 200, 50
 
 
 @dataclass
@@ -137,6 +139,19 @@ def _notification_problem(note: Any) -> str:
     level = note.get("notify_level")
     if level is not None and (level not in (1, 2, 16) or "category" not in note):
         return "notify_level must be 1, 2 or 16 and needs a category"
+    return _call_back_problem(note)
+
+
+def _call_back_problem(note: dict[str, Any]) -> str:
+    url, parameter = note.get("call_back_url"), note.get("call_back_parameter")
+    if url is None:
+        return "call_back_parameter needs call_back_url" if parameter is not None else ""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(
+            url) > CALL_BACK_URL_MAX:
+        return f"call_back_url must be an http(s) URL of at most {CALL_BACK_URL_MAX} characters"
+    if parameter is not None and (not isinstance(parameter, str)
+                                  or len(parameter) > CALL_BACK_PARAMETER_MAX):
+        return f"call_back_parameter must have at most {CALL_BACK_PARAMETER_MAX} characters"
     return ""
 
 

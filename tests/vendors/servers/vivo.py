@@ -4,7 +4,8 @@
 ``VivoState``. ``/message/auth`` checks the MD5 sign and that the timestamp is within ten
 minutes of ``clock``, and issues tokens that live a day by ``clock``. ``/message/send``,
 ``/message/saveListPayload`` and ``/message/pushToList`` check the ``authToken`` header, the
-``appId`` in the body, the message schema and vivo's limits. Tell it how to answer through the
+``appId`` in the body, the message schema and vivo's limits (``extra`` holds only ``callback``,
+an http(s) URL, ``callback.param`` and ``callback.id``). Tell it how to answer through the
 state: ``invalid_users`` (regId to the invalid-user status reported for it), ``results`` (the
 next results of the push endpoints, one each: 10070, 10072..., or 0 to answer as usual),
 ``statuses`` (the next HTTP statuses of any endpoint, with ``retry_after`` on a 429),
@@ -44,6 +45,9 @@ LIST_KEYS = {"appId", "regIds", "taskId", "requestId", "pushMode"}
 CATEGORIES = {"IM", "ACCOUNT", "TODO", "DEVICE_REMINDER", "ORDER", "SUBSCRIPTION", "NEWS",
               "CONTENT", "MARKETING", "SOCIAL"}
 REG_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+EXTRA_KEYS = {"callback", "callback.param", "callback.id"}
+#: As one public client of the API states it; Herald keeps its tags within 64.
+CALLBACK_PARAM_MAX = 192
 
 
 @dataclass
@@ -122,6 +126,18 @@ def _message_problem(body: dict[str, Any], *, single: bool) -> str:
         return "clientCustomMap over 10 keys or 1024 characters"
     if not isinstance(body.get("notifyId", 1), int):
         return "notifyId must be an integer"
+    return _extra_problem(body.get("extra", {}))
+
+
+def _extra_problem(extra: Any) -> str:
+    if not isinstance(extra, dict) or set(extra) - EXTRA_KEYS or not all(
+            isinstance(v, str) for v in extra.values()):
+        return f"extra must map some of {sorted(EXTRA_KEYS)} to strings"
+    url = extra.get("callback")
+    if url is not None and not url.startswith(("http://", "https://")):
+        return "extra.callback must be an http(s) URL"
+    if len(extra.get("callback.param", "")) > CALLBACK_PARAM_MAX:
+        return f"extra.callback.param is over {CALLBACK_PARAM_MAX} characters"
     return ""
 
 

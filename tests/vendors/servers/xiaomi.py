@@ -3,9 +3,12 @@
 It verifies the ``Authorization: key=<secret>`` header (else code 21301), the form encoding,
 the package name (else 22022), 1 to 1000 regids, the fields a notification needs (title under
 50 and description under 128 characters, a click effect with its URI), integer fields, and a
-payload of at most 4 KB (else 10017 / 10018). Known regids succeed; those in
-``invalid_tokens`` come back in ``data.bad_regids``, or as code 20301 when none is valid.
-``answers`` scripts the next responses (a status, a MiPush code, headers), one per request.
+payload of at most 4 KB (else 10017 / 10018), and a receipt request as MiPush takes it: an
+http(s) ``extra.callback``, a ``extra.callback.param`` of at most 64 bytes and an integer
+``extra.callback.type``, the last two only with the first (else 10017). Known regids succeed;
+those in ``invalid_tokens`` come back in ``data.bad_regids``, or as code 20301 when none is
+valid. ``answers`` scripts the next responses (a status, a MiPush code, headers), one per
+request.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from starlette.routing import Route
 FORM = "application/x-www-form-urlencoded"
 NOTIFY_FIELDS = ("title", "description", "notify_type", "notify_id", "extra.notify_effect")
 CLICK_URIS = {"2": "extra.intent_uri", "3": "extra.web_uri"}
-INT_FIELDS = ("pass_through", "notify_type", "notify_id", "time_to_live")
+INT_FIELDS = ("pass_through", "notify_type", "notify_id", "time_to_live", "extra.callback.type")
+CALLBACK_PARAM_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,8 @@ def _check(form: dict[str, str], package_name: str) -> tuple[int, str] | None:
         return 10017, "integer field expected"
     if len(form.get("payload", "").encode()) > 4096:
         return 10018, "payload too long"
+    if problem := _callback_problem(form):
+        return 10017, problem
     if form.get("pass_through") == "1":
         return None
     if form.get("pass_through") != "0" or not all(form.get(f) for f in NOTIFY_FIELDS):
@@ -110,6 +116,18 @@ def _check(form: dict[str, str], package_name: str) -> tuple[int, str] | None:
     if effect not in ("1", "2", "3") or (effect in CLICK_URIS and not form.get(CLICK_URIS[effect])):
         return 10017, "notify_effect needs its uri"
     return None
+
+
+def _callback_problem(form: dict[str, str]) -> str:
+    url = form.get("extra.callback")
+    if url is None:
+        extras = {"extra.callback.param", "extra.callback.type"} & set(form)
+        return f"{sorted(extras)} need extra.callback" if extras else ""
+    if not url.startswith(("http://", "https://")):
+        return "extra.callback must be an http(s) URL"
+    if len(form.get("extra.callback.param", "").encode()) > CALLBACK_PARAM_MAX:
+        return f"extra.callback.param is over {CALLBACK_PARAM_MAX} bytes"
+    return ""
 
 
 def _error(code: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
