@@ -137,6 +137,16 @@ class RedisTasks:
         """See ``TaskStore.forget_recall``."""
         await self._redis.hdel(keys.task(app_id, task_id), tasks.RECALLED)
 
+    async def reject_task(self, app_id: str, task_id: str, reason: str, now_ms: int) -> None:
+        """See ``TaskStore.reject_task``."""
+        key = keys.task(app_id, task_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, tasks.REJECTED, now_ms)
+            pipe.hsetnx(key, tasks.REASON, reason)
+            pipe.expire(key, keys.TASK_TTL_S)
+            pipe.zadd(keys.tasks(app_id), {task_id: now_ms}, nx=True)
+            await pipe.execute()
+
     async def task_target(self, app_id: str, task_id: str) -> str | None:
         """See ``TaskStore.task_target``."""
         raw = await self._redis.hget(keys.task(app_id, task_id), tasks.TARGET)

@@ -85,6 +85,9 @@ class TaskStore(Protocol):
     async def forget_recall(self, app_id: str, task_id: str) -> None:
         """Take a recall mark back (the recall request could not be published)."""
 
+    async def reject_task(self, app_id: str, task_id: str, reason: str, now_ms: int) -> None:
+        """Record that the router refused the task's request, and why (the first reason)."""
+
     async def task_target(self, app_id: str, task_id: str) -> str | None:
         """The audience a started task went to (``Progress.target``), or None if no router
         has started it."""

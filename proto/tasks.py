@@ -26,6 +26,8 @@ class TaskState(StrEnum):
     STOPPED = "stopped"
     #: Recalled by the app: stopped, and taken back from the devices that got it.
     RECALLED = "recalled"
+    #: The router refused the request (it came straight to Kafka and did not validate).
+    REJECTED = "rejected"
 
 
 class TaskStatus(msgspec.Struct, kw_only=True, frozen=True):
@@ -41,6 +43,9 @@ class TaskStatus(msgspec.Struct, kw_only=True, frozen=True):
     started_ms: int = 0
     stopped_ms: int = 0
     recalled_ms: int = 0
+    rejected_ms: int = 0
+    #: Why the router refused the request.
+    reason: str = ""
     planned: bool = False
     shards_planned: int = 0
     shards_done: int = 0
@@ -53,6 +58,8 @@ ACCEPTED = "accepted_ms"
 STARTED = "started_ms"
 STOPPED = "stopped_ms"
 RECALLED = "recalled_ms"
+REJECTED = "rejected_ms"
+REASON = "reason"
 AUDIENCE = "audience"
 TARGET = "target"
 PLANNED = "planned"
@@ -71,7 +78,9 @@ def status_of(app_id: str, task_id: str, fields: Mapping[str, str],
         return None
     planned = fields.get(PLANNED) == "1"
     shards = int(fields.get(SHARDS, 0))
-    if fields.get(RECALLED):
+    if fields.get(REJECTED):
+        state = TaskState.REJECTED
+    elif fields.get(RECALLED):
         state = TaskState.RECALLED
     elif fields.get(STOPPED):
         state = TaskState.STOPPED
@@ -88,6 +97,8 @@ def status_of(app_id: str, task_id: str, fields: Mapping[str, str],
                       accepted_ms=int(fields.get(ACCEPTED, 0)),
                       started_ms=int(fields.get(STARTED, 0)),
                       stopped_ms=int(fields.get(STOPPED, 0)),
-                      recalled_ms=int(fields.get(RECALLED, 0)), planned=planned,
+                      recalled_ms=int(fields.get(RECALLED, 0)),
+                      rejected_ms=int(fields.get(REJECTED, 0)), reason=fields.get(REASON, ""),
+                      planned=planned,
                       shards_planned=shards, shards_done=shards_done,
                       devices=int(fields.get(DEVICES, 0)), decisions=decisions)

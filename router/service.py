@@ -54,6 +54,12 @@ _LOOKUP_CHUNK = 5000
 _ALIVE_CACHE_S = 1.0
 # Used only to attribute a rejected record to its task when the JSON is otherwise unusable.
 _TASK_ID = re.compile(rb'"task_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
+_APP_ID = re.compile(rb'"app_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
+
+
+def _field(pattern: re.Pattern[bytes], value: bytes) -> str:
+    found = pattern.search(value)
+    return found.group(1).decode() if found else ""
 
 
 @dataclass(slots=True)
@@ -422,16 +428,22 @@ class Router:
                  **{str(d): n for d, n in plan.counts.items()})
 
     async def _reject(self, record: Record, reason: str) -> list[asyncio.Future[object]]:
+        """Dead-letter ``record``; if its task and app can be read from it and the app exists,
+        a ``rejected`` event for the task and the reason in its record (its status says it)."""
         metrics.RECORDS.labels("dead_letter").inc()
-        found = _TASK_ID.search(record.value)
-        task_id = found.group(1).decode() if found else ""
-        log.warning("record rejected", task_id=task_id, reason=reason,
+        task_id, app_id = (_field(pattern, record.value) for pattern in (_TASK_ID, _APP_ID))
+        log.warning("record rejected", task_id=task_id, app_id=app_id, reason=reason,
                     source=f"{record.topic}/{record.partition}/{record.offset}")
         futures = [await dead_letter(self._bus, record, reason)]
-        if task_id:
-            event = Event(stage=Stage.REJECTED, task_id=task_id, reason=Reason.INVALID_REQUEST,
-                          detail=reason[:500], ts_ms=now_ms())
-            futures.append(await self._event(event))
+        if not task_id:
+            return futures
+        if app_id and await self._store.get_app(app_id) is not None:
+            await self._store.reject_task(app_id, task_id, reason[:500], now_ms())
+        else:
+            app_id = ""
+        event = Event(stage=Stage.REJECTED, task_id=task_id, app_id=app_id,
+                      reason=Reason.INVALID_REQUEST, detail=reason[:500], ts_ms=now_ms())
+        futures.append(await self._event(event))
         return futures
 
     async def _event(self, event: Event) -> asyncio.Future[object]:
