@@ -34,6 +34,8 @@ CALLBACKS_GROUP = "herald-callbacks"
 #: Header names on dead-letter records.
 DL_REASON = "herald-reason"
 DL_SOURCE = "herald-source"
+#: Header naming the app on parked callback posts.
+CB_APP = "herald-app-id"
 
 
 def vendor_topic(vendor: str) -> str:

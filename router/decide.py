@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from herald.store import DeviceState
 from proto.envelopes import VendorTarget
-from proto.events import Reason
+from proto.events import Channel, Reason
 
 
 class Decision(StrEnum):
@@ -34,6 +34,13 @@ class Plan:
     def count(self, decision: Decision) -> None:
         """Count one device's decision."""
         self.counts[decision] = self.counts.get(decision, 0) + 1
+
+    def sendable(self) -> dict[str, list[str]]:
+        """The devices that have a way to be reached, by channel."""
+        return {Channel.ONLINE: [rid for rids in self.nodes.values() for rid in rids],
+                Channel.INBOX: self.inbox,
+                **{vendor: [t.registration_id for t in targets]
+                   for vendor, targets in self.vendors.items()}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +79,27 @@ def decide(policy: Policy, devices: Sequence[str], states: Sequence[DeviceState]
             plan.lost.append((rid, policy.lost_reason or Reason.NO_CHANNEL))
             plan.count(Decision.NO_CHANNEL)
     return plan
+
+
+def by_platform(devices: Sequence[str], states: Sequence[DeviceState]) -> dict[str, list[str]]:
+    """The devices by the platform of their record ('' for a device without one)."""
+    groups: dict[str, list[str]] = {}
+    for rid, state in zip(devices, states, strict=True):
+        groups.setdefault(state.record.platform if state.record is not None else "",
+                          []).append(rid)
+    return groups
+
+
+def take_back(devices: Sequence[str], states: Sequence[DeviceState], alive: Collection[str]
+              ) -> tuple[dict[str, list[str]], dict[str, list[VendorTarget]]]:
+    """Where a recall reaches each device: its node if it is online on a live one, else its
+    vendor channel if it has one (else nowhere: its inbox was emptied already)."""
+    nodes: dict[str, list[str]] = {}
+    vendors: dict[str, list[VendorTarget]] = {}
+    for rid, state in zip(devices, states, strict=True):
+        if state.presence is not None and state.presence.node in alive:
+            nodes.setdefault(state.presence.node, []).append(rid)
+        elif state.record is not None and state.record.vendor:
+            vendors.setdefault(state.record.vendor, []).append(
+                VendorTarget(rid, state.record.vendor_token))
+    return nodes, vendors

@@ -42,7 +42,7 @@ from proto.envelopes import (
 from proto.errors import DecodeError
 from proto.events import Channel, Event, Reason, Stage, encode_event, now_ms
 from router import fanout, metrics
-from router.decide import Plan, Policy, decide
+from router.decide import Plan, Policy, by_platform, decide, take_back
 from router.intake import Push, Start, decode, target_of
 
 log = structlog.get_logger()
@@ -330,14 +330,7 @@ class Router:
                          alive: set[str]) -> list[tuple[str, bytes]]:
         """A recall's devices: a RECALL frame to those online, a recall job to each vendor
         for the others; the node entries to send."""
-        nodes: dict[str, list[str]] = {}
-        vendors: dict[str, list[VendorTarget]] = {}
-        for rid, state in zip(push.registration_ids, states, strict=True):
-            if state.presence is not None and state.presence.node in alive:
-                nodes.setdefault(state.presence.node, []).append(rid)
-            elif state.record is not None and state.record.vendor:
-                vendors.setdefault(state.record.vendor, []).append(
-                    VendorTarget(rid, state.record.vendor_token))
+        nodes, vendors = take_back(push.registration_ids, states, alive)
         for vendor, targets in vendors.items():
             work.pending += await self._to_vendor(push, vendor, targets)
         return [(node, encode_internal(NodeRecall(push.app_id, push.msg_id, rids)))
@@ -347,14 +340,8 @@ class Router:
                       plan: Plan) -> list[asyncio.Future[object]]:
         """``targeted`` events by platform, and ``sendable`` events by channel: one event for
         each group of devices, not one per device."""
-        targeted: dict[str, list[str]] = {}
-        for rid, state in zip(push.registration_ids, states, strict=True):
-            platform = state.record.platform if state.record is not None else ""
-            targeted.setdefault(platform, []).append(rid)
-        sendable = {Channel.ONLINE: [rid for rids in plan.nodes.values() for rid in rids],
-                    Channel.INBOX: plan.inbox,
-                    **{vendor: [t.registration_id for t in targets]
-                       for vendor, targets in plan.vendors.items()}}
+        targeted = by_platform(push.registration_ids, states)
+        sendable = plan.sendable()
         ts = now_ms()
         events = [Event(stage=Stage.TARGETED, task_id=push.task_id, app_id=push.app_id,
                         msg_id=push.msg_id, registration_ids=rids, platform=platform,

@@ -1,0 +1,1 @@
+"""``herald callbacks``: the events apps asked for, posted to their callback URLs."""

@@ -1,0 +1,36 @@
+"""Entry point of ``herald callbacks``: settings, wiring and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from callbacks.poster import new_client
+from callbacks.service import Callbacks
+from herald import logs, metrics
+from herald.kafka_bus import KafkaBus
+from herald.redis_store import RedisStore
+from herald.runtime import bounded
+from herald.settings import CallbacksSettings
+
+
+async def main(stop: asyncio.Event) -> None:
+    """Run one callback sender until ``stop`` is set."""
+    settings = CallbacksSettings()
+    log = logs.configure(settings.log_level, role="callbacks", pid=os.getpid())
+    # httpx logs every request at INFO with its URL, which may carry the app's own token;
+    # posts are counted in metrics, and failures logged by app.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    metrics.serve(settings.metrics_host, settings.metrics_port)
+    store = RedisStore(settings.redis_url)
+    await store.ping()
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-callbacks-{os.getpid()}")
+    await bus.start()
+    client = new_client(settings.request_timeout_s)
+    log.info("callbacks started")
+    await Callbacks(settings, store, bus, client).run(stop)
+    await bounded(client.aclose(), 5, "http")
+    await bounded(bus.stop(), 10, "kafka")
+    await bounded(store.close(), 5, "redis")
+    log.info("stopped")
