@@ -20,9 +20,8 @@ from typing import TypeVar
 import msgspec
 import structlog
 
-from herald.backoff import Backoff
-from herald.bus import Bus, Record, Subscription
-from herald.runtime import dead_letter
+from herald.bus import Bus, Record
+from herald.runtime import consume, dead_letter
 from herald.settings import RouterSettings
 from herald.store import DeviceState, Store
 from herald.task_store import Progress
@@ -96,35 +95,17 @@ class Router:
         self._store = store
         self._bus = bus
         self._limits = settings.audience_limits()
-        self._backoff = Backoff(base_s=0.1, cap_s=5.0)
         self._alive: dict[str, tuple[float, bool]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Route batches of both loops until ``stop`` is set."""
+        watched = {"seconds": metrics.BATCH_SECONDS, "failures": metrics.FAILURES}
         await asyncio.gather(
-            self._consume([topics.REQUESTS, topics.FALLBACK, topics.RECALLS], topics.ROUTER_GROUP,
-                          self.settings.batch_records, stop),
-            self._consume([topics.FANOUT], topics.FANOUT_GROUP, self.settings.fanout_batch,
-                          stop))
-
-    async def _consume(self, names: Sequence[str], group: str, max_records: int,
-                       stop: asyncio.Event) -> None:
-        """Route batches until ``stop`` is set; a failed batch is retried after a backoff."""
-        sub: Subscription = await self._bus.subscribe(names, group)
-        failures = 0
-        while not stop.is_set():
-            try:
-                async with sub.batch(timeout_ms=200, max_records=max_records) as records:
-                    if records:
-                        with metrics.BATCH_SECONDS.time():
-                            await self.route(records)
-                failures = 0
-            except Exception:
-                failures += 1
-                metrics.FAILURES.inc()
-                log.exception("batch failed; it will be retried", attempt=failures)
-                await asyncio.sleep(self._backoff.delay(failures))
-        await sub.close()
+            consume(self._bus, [topics.REQUESTS, topics.FALLBACK, topics.RECALLS],
+                    topics.ROUTER_GROUP, self.settings.batch_records, self.route, stop,
+                    **watched),
+            consume(self._bus, [topics.FANOUT], topics.FANOUT_GROUP, self.settings.fanout_batch,
+                    self.route, stop, **watched))
 
     async def route(self, records: list[Record]) -> None:
         """Route one batch and wait until every hand-off is stored; then record what it did

@@ -11,9 +11,8 @@ import asyncio
 
 import structlog
 
-from herald.backoff import Backoff
 from herald.bus import Bus, Record
-from herald.runtime import dead_letter
+from herald.runtime import consume, dead_letter
 from herald.settings import StatsSettings
 from herald.store import Store
 from proto import topics
@@ -31,26 +30,12 @@ class Stats:
         self.settings = settings
         self._store = store
         self._bus = bus
-        self._backoff = Backoff(base_s=0.1, cap_s=5.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fold batches until ``stop`` is set; a failed batch is retried after a backoff."""
-        sub = await self._bus.subscribe([topics.EVENTS], topics.STATS_GROUP)
-        failures = 0
-        while not stop.is_set():
-            try:
-                async with sub.batch(timeout_ms=200,
-                                     max_records=self.settings.batch_records) as records:
-                    if records:
-                        with metrics.BATCH_SECONDS.time():
-                            await self.fold(records)
-                failures = 0
-            except Exception:
-                failures += 1
-                metrics.FAILURES.inc()
-                log.exception("batch failed; it will be retried", attempt=failures)
-                await asyncio.sleep(self._backoff.delay(failures))
-        await sub.close()
+        await consume(self._bus, [topics.EVENTS], topics.STATS_GROUP,
+                      self.settings.batch_records, self.fold, stop,
+                      seconds=metrics.BATCH_SECONDS, failures=metrics.FAILURES)
 
     async def fold(self, records: list[Record]) -> None:
         """Fold one batch; an undecodable record goes to the dead-letter topic."""
