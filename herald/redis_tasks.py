@@ -50,6 +50,10 @@ local shards = tonumber(redis.call('HGET', t, 'shards') or '0')
 if planned and redis.call('SCARD', KEYS[2]) >= shards then return end
 redis.call('HSET', t, 'stopped_ms', ARGV[1])
 """
+# Delete KEYS[1] if it still holds ARGV[1].
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
 # Mark a task recalled unless it is unknown, recalled already, or started (accepted, if not
 # started yet) more than ARGV[2] ms before ARGV[1].
 _RECALL = """
@@ -75,6 +79,7 @@ class RedisTasks:
         self._progress = client.register_script(_PROGRESS)
         self._stop = client.register_script(_STOP)
         self._recall = client.register_script(_RECALL)
+        self._release = client.register_script(_RELEASE)
 
     async def accept_task(self, app_id: str, task_id: str, now_ms: int) -> None:
         """See ``TaskStore.accept_task``."""
@@ -146,6 +151,22 @@ class RedisTasks:
             pipe.expire(key, keys.TASK_TTL_S)
             pipe.zadd(keys.tasks(app_id), {task_id: now_ms}, nx=True)
             await pipe.execute()
+
+    async def claim_idempotency(self, claims: Sequence[tuple[str, str, str]],
+                                ttl_s: int) -> list[str]:
+        """See ``TaskStore.claim_idempotency``: SET NX then GET per claim, one pipeline."""
+        if not claims:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for app_id, key, task_id in claims:
+                pipe.set(keys.idempotency(app_id, key), task_id, nx=True, ex=ttl_s)
+                pipe.get(keys.idempotency(app_id, key))
+            replies = await pipe.execute()
+        return [holder.decode() for holder in replies[1::2]]
+
+    async def release_idempotency(self, app_id: str, key: str, task_id: str) -> None:
+        """See ``TaskStore.release_idempotency``."""
+        await self._release(keys=[keys.idempotency(app_id, key)], args=[task_id])
 
     async def task_target(self, app_id: str, task_id: str) -> str | None:
         """See ``TaskStore.task_target``."""

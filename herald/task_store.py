@@ -88,6 +88,14 @@ class TaskStore(Protocol):
     async def reject_task(self, app_id: str, task_id: str, reason: str, now_ms: int) -> None:
         """Record that the router refused the task's request, and why (the first reason)."""
 
+    async def claim_idempotency(self, claims: Sequence[tuple[str, str, str]],
+                                ttl_s: int) -> list[str]:
+        """For each (app id, idempotency key, task id), the task that holds the key: this one
+        if the key was free (it is now taken for ``ttl_s``), else the first; one round trip."""
+
+    async def release_idempotency(self, app_id: str, key: str, task_id: str) -> None:
+        """Free the key if ``task_id`` holds it (its request could not be published)."""
+
     async def task_target(self, app_id: str, task_id: str) -> str | None:
         """The audience a started task went to (``Progress.target``), or None if no router
         has started it."""

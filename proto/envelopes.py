@@ -12,7 +12,13 @@ import msgspec
 
 from proto.audience import Audience, AudienceKind, ResolvedAudience
 from proto.errors import DecodeError
-from proto.limits import ID_PATTERN, MAX_LIFETIME_S, MAX_TARGETS, MAX_VENDOR_TOKEN
+from proto.limits import (
+    ID_PATTERN,
+    IDEMPOTENCY_PATTERN,
+    MAX_LIFETIME_S,
+    MAX_TARGETS,
+    MAX_VENDOR_TOKEN,
+)
 from proto.message import Message
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
@@ -28,6 +34,9 @@ class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     tag, attribute or device filter, a list of accounts; see ``proto.audience``).
     ``push_flag`` 0 delivers online and through the vendor channel when offline; 1 delivers
     online only. ``lifetime_s`` is how long an offline device may still get it (0 to 7 days).
+    ``idempotency_key`` (like Tencent's MsgRandom, OneSignal's idempotency_key): a request
+    repeating the key of one of the app's tasks in the last 7 days is that task, not a second
+    push, whether it comes by HTTP or Kafka.
     """
 
     message: Message
@@ -35,6 +44,7 @@ class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     audience: Audience | None = None
     push_flag: Literal[0, 1] = 0
     lifetime_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIFETIME_S)] = 0
+    idempotency_key: Annotated[str, msgspec.Meta(pattern=IDEMPOTENCY_PATTERN)] | None = None
 
     def __post_init__(self) -> None:
         if bool(self.registration_ids) == (self.audience is not None):

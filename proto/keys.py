@@ -58,6 +58,11 @@ def account(app_id: str, account_id: str) -> str:
     return f"{PREFIX}:{{{app_id}}}:account:{account_id}"
 
 
+def idempotency(app_id: str, key: str) -> str:
+    """String: the task id that first used the idempotency key (``proto.limits``)."""
+    return f"{PREFIX}:{{{app_id}}}:idempotency:{key}"
+
+
 def vendor_tokens(app_id: str, vendor: str) -> str:
     """Hash of the app's vendor tokens at ``vendor``: token -> registration id, for receipts,
     which name tokens. Written apart from the device records (another Cluster slot), so a hit

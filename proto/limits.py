@@ -24,5 +24,8 @@ MAX_DATA_BYTES = 4096
 MAX_TARGETS = 1000
 #: A push waits for an offline device at most 7 days.
 MAX_LIFETIME_S = 7 * 24 * 3600
+#: Idempotency keys: printable ASCII words, as long as an id; a key is remembered 7 days.
+IDEMPOTENCY_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}\Z"
+IDEMPOTENCY_TTL_S = 7 * 24 * 3600
 #: Vendor token length (FCM tokens are ~160 characters, Huawei's up to 128, APNs 64 hex).
 MAX_VENDOR_TOKEN = 512

@@ -56,6 +56,8 @@ class Push:
     recall: bool = False
     #: With ``recall``: ``message`` replaces the recalled notification where the channel can.
     replace: bool = False
+    #: The request's idempotency key, if it has one.
+    idempotency_key: str = ""
 
     @property
     def shard(self) -> str:
@@ -108,7 +110,7 @@ def decode(record: Record,
                         shard="0")
     return Push(req.app_id, req.task_id, msg_id, req.message, frame, rids, req.push_flag,
                 expires, Policy(req.push_flag, can_wait=bool(expires)), online=True,
-                progress=progress)
+                progress=progress, idempotency_key=req.idempotency_key or "")
 
 
 def target_of(req: PushRequest) -> str:

@@ -2,7 +2,8 @@
 
 from prometheus_client import Counter, Histogram
 
-RECORDS = Counter("herald_router_records_total", "Push request records, by result.", ["result"])
+RECORDS = Counter("herald_router_records_total", "Records consumed, by result (ok, dead_letter, "
+                  "repeated: an idempotency key another task holds).", ["result"])
 DECISIONS = Counter("herald_router_decisions_total", "Per-device routing decisions.",
                     ["decision"])
 BATCH_SECONDS = Histogram("herald_router_batch_seconds", "Time to route and hand off one batch.",

@@ -40,6 +40,7 @@ from proto.envelopes import (
 )
 from proto.errors import DecodeError
 from proto.events import Channel, Event, Reason, Stage, encode_event, now_ms
+from proto.limits import IDEMPOTENCY_TTL_S
 from router import fanout, metrics
 from router.decide import Plan, Policy, by_platform, decide, take_back
 from router.intake import Push, Start, decode, target_of
@@ -126,6 +127,7 @@ class Router:
                 work.recalls.append(item)
             else:
                 work.steps.append(item)
+        await self._claim_keys(work)
         await self._check_tasks(work)
         for recall in work.recalls:
             await self._recall(work, recall)
@@ -140,6 +142,27 @@ class Router:
             await self._store.discard(app_id, resolved)
         if work.pushes:
             log.info("handed off", task_ids=[p.task_id for p in work.pushes])
+
+    async def _claim_keys(self, work: _Work) -> None:
+        """Drop the requests whose idempotency key another task of their app holds (a request
+        repeated under a new task id), in one round trip; the others take their key."""
+        keyed = [(p.app_id, p.idempotency_key, p.task_id, p) for p in work.pushes
+                 if p.idempotency_key]
+        keyed += [(s.push.app_id, s.request.idempotency_key, s.push.task_id, s)
+                  for s in work.starts if s.request.idempotency_key]
+        if not keyed:
+            return
+        holders = await self._store.claim_idempotency([k[:3] for k in keyed],
+                                                      IDEMPOTENCY_TTL_S)
+        repeated = set()
+        for (app_id, key, task_id, item), holder in zip(keyed, holders, strict=True):
+            if holder != task_id:
+                repeated.add(id(item))
+                metrics.RECORDS.labels("repeated").inc()
+                log.info("request repeats a task", task_id=task_id, app_id=app_id,
+                         idempotency_key=key, first_task_id=holder)
+        work.pushes = [p for p in work.pushes if id(p) not in repeated]
+        work.starts = [s for s in work.starts if id(s) not in repeated]
 
     async def _check_tasks(self, work: _Work) -> None:
         """Drop what was done already or belongs to a stopped (or recalled) task, in one round

@@ -14,6 +14,7 @@ from proto.api import Accepted, ApiCode, PushBody, push_request
 from proto.audience import Audience, AudienceError, AudienceLimits, Code, validate_audience
 from proto.envelopes import encode_push_request
 from proto.events import now_ms
+from proto.limits import IDEMPOTENCY_TTL_S
 from router.api.auth import AppId
 from router.api.bodies import read_body, respond
 from router.api.context import Ctx
@@ -53,12 +54,25 @@ async def push(request: Request, app_id: AppId, ctx: Ctx) -> Response:
     await check_audience(ctx.store, app_id, body, ctx.limits)
     task_id = body.task_id or uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(task_id=task_id)
+    key = body.idempotency_key
+    if key:
+        (holder,) = await ctx.store.claim_idempotency([(app_id, key, task_id)],
+                                                      IDEMPOTENCY_TTL_S)
+        if holder != task_id:
+            # A repeat: the first task is the answer, and nothing is pushed again.
+            PUSHES.labels("repeated").inc()
+            log.info("push repeats a task", first_task_id=holder, idempotency_key=key)
+            return respond(Accepted(task_id=holder), 202)
     if await ctx.store.task_status(app_id, task_id) is not None:
         raise ApiError(409, ApiCode.TASK_EXISTS, f"task {task_id!r} exists in this app")
     pushed = push_request(body, app_id, task_id)
-    stored = await ctx.bus.publish(topics.REQUESTS, encode_push_request(pushed),
-                                   key=task_id.encode())
-    await stored
+    try:
+        await (await ctx.bus.publish(topics.REQUESTS, encode_push_request(pushed),
+                                     key=task_id.encode()))
+    except BaseException:
+        if key:
+            await ctx.store.release_idempotency(app_id, key, task_id)
+        raise
     await ctx.store.accept_task(app_id, task_id, now_ms())
     kind = pushed.audience_kind()
     PUSHES.labels(kind).inc()

@@ -183,3 +183,28 @@ async def test_another_apps_tasks_are_out_of_reach(http, app, other, uid,
         "queued")
     # The same task id is free in this app: task ids are per app.
     assert (await http.post("/v1/push", json=body, auth=auth(app))).status_code == 202
+
+
+async def test_a_repeated_idempotency_key_answers_the_first_task(http, app, other, uid,
+                                                                  requests_topic):
+    body = {"message": MESSAGE, "registration_ids": ["r1"], "idempotency_key": f"k:{uid}"}
+    first = await http.post("/v1/push", json=body, auth=auth(app))
+    assert first.status_code == 202
+    task_id = first.json()["task_id"]
+    # Again, with and without another task id: the first task, and nothing published.
+    again = await http.post("/v1/push", json=body, auth=auth(app))
+    named = await http.post("/v1/push", json={**body, "task_id": f"new-{uid}"}, auth=auth(app))
+    assert again.json() == named.json() == {"task_id": task_id}
+    assert again.status_code == named.status_code == 202
+    # Keys are per app: the other app's push with the same key is its own.
+    theirs = await http.post("/v1/push", json=body, auth=auth(other))
+    assert theirs.status_code == 202 and theirs.json()["task_id"] != task_id
+    # A witness keyed like the refused one lands after it on the same partition.
+    witness = await http.post("/v1/push", json={**body, "idempotency_key": f"w:{uid}",
+                                                "task_id": f"new-{uid}-w"}, auth=auth(app))
+    assert witness.status_code == 202
+    await eventually(lambda: published(requests_topic, f"new-{uid}-w"), 10, "the witness")
+    assert [r.idempotency_key for r in published(requests_topic, task_id)] == [f"k:{uid}"]
+    assert published(requests_topic, f"new-{uid}") == []
+    refused(await http.post("/v1/push", json={**body, "idempotency_key": "has space"},
+                            auth=auth(app)), 400, "invalid_push")
