@@ -27,7 +27,7 @@ async def main(stop: asyncio.Event) -> None:
     await store.ping()
     bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-callbacks-{os.getpid()}")
     await bus.start()
-    client = new_client(settings.request_timeout_s)
+    client = new_client(max(settings.request_timeout_s, settings.first_timeout_s))
     log.info("callbacks started")
     await Callbacks(settings, store, bus, client).run(stop)
     await bounded(client.aclose(), 5, "http")

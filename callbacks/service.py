@@ -1,27 +1,35 @@
 """The callback sender: ``push.events`` in the group ``herald-callbacks``, posted to apps.
 
-Delivery to devices is untouched by design: this is a process of its own, in a consumer group
+Delivery to devices is untouched by design: this is a process of its own, in consumer groups
 of its own, reading events the other roles have already published. A receiver that is slow or
-down delays this group's reading of ``push.events`` and nothing else; no push waits for it.
+down delays callbacks and nothing else; no push waits for it.
 
-Per batch of records:
+Two loops run side by side. The main loop, per batch of ``push.events``:
 
 1. decode the events; an undecodable one is skipped and counted (``herald stats`` parks it in
    ``push.deadletter``: one dead letter per record is enough);
 2. keep those whose app has a callback config (``ConfigCache``) that asks for their stage;
 3. cut them per app into posts (``callbacks.batches``);
-4. post every post concurrently; a failed attempt (``callbacks.poster``) is tried again after
-   a jittered backoff, up to ``max_attempts``, then the post is parked on
-   ``push.callbacks.parked``: its body, with the reason, the app and the records it came from;
-5. commit, once every post is delivered or its parking is acknowledged. A process that dies
-   leaves its batch to be read again: posts are at least once, and receivers dedupe by
-   (task, device, stage, channel) as every consumer of events does.
+4. post every post once, concurrently, within ``first_timeout_s``; a post that fails
+   (``callbacks.poster``) is handed to ``push.callbacks.retry`` (``callbacks.retries``: its
+   body, due again after a jittered backoff), or parked on ``push.callbacks.parked`` if that
+   was its last attempt;
+5. commit, once every post is delivered or its hand-off is acknowledged.
 
-Isolation: posts of different apps run concurrently, and one post takes at most
-``max_attempts * request_timeout_s + (max_attempts - 1) * backoff_max_s``. A receiver that
-hangs does not hold back another app's post of the same batch; the next batch waits for it at
-most that long. Posts of one app run concurrently too, so they may arrive in any order; every
-event carries its ``ts_ms``.
+The retry loop, in the group ``herald-callbacks-retry`` on ``push.callbacks.retry``, per batch:
+every retry waits for its not-before time (at most ``backoff_max_s``), is signed afresh with
+the app's current config and posted within ``request_timeout_s``, concurrently; one that fails
+again goes back to the retry topic due for its next attempt, and after ``max_attempts`` in all
+is parked: its body, with the reason, the app and the records it came from. The batch is
+committed once every retry is delivered, scheduled again or parked.
+
+A process that dies leaves its batches to be read again: posts are at least once, and
+receivers dedupe by (task, device, stage, channel) as every consumer of events does.
+
+Isolation: a batch of the main loop takes at most ``first_timeout_s`` (and a publish), so a
+receiver that hangs or fails holds back other apps' callbacks that long at most, and its own
+retries wait in the retry loop, which holds back only other retries. Posts of one app run
+concurrently, so they may arrive in any order; every event carries its ``ts_ms``.
 
 Filling posts: a fetch waits up to ``flush_ms`` for the first event; after a batch that was not
 full the next fetch starts ``flush_ms`` after this one, so that a trickle of events goes out in
@@ -33,18 +41,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import httpx
 import structlog
+from prometheus_client import Counter
 
-from callbacks import metrics, poster
+from callbacks import metrics, poster, retries
 from callbacks.batches import Wanted, plan
 from callbacks.configs import ConfigCache
 from callbacks.poster import Outcome, Post
+from callbacks.retries import Retry
 from herald.backoff import Backoff
-from herald.bus import Bus, Record
+from herald.bus import Bus, Record, Subscription
+from herald.runtime import dead_letter
 from herald.settings import CallbacksSettings
 from herald.store import Store
 from proto import topics
@@ -59,7 +70,7 @@ class Stopped(Exception):
 
 
 class Callbacks:
-    """Posts the events apps asked for, as a member of the callbacks consumer group."""
+    """Posts the events apps asked for, as a member of both callbacks consumer groups."""
 
     def __init__(self, settings: CallbacksSettings, store: Store, bus: Bus,
                  client: httpx.AsyncClient) -> None:
@@ -72,73 +83,125 @@ class Callbacks:
         self._batch_backoff = Backoff(base_s=0.1, cap_s=5.0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Post batches until ``stop`` is set; a failed batch is read again after a backoff."""
-        sub = await self._bus.subscribe([topics.EVENTS], topics.CALLBACKS_GROUP)
+        """Run the main loop and the retry loop until ``stop`` is set."""
+        # Together: joining a group may wait for a dead member's session to time out.
+        events, due = await asyncio.gather(
+            self._bus.subscribe([topics.EVENTS], topics.CALLBACKS_GROUP),
+            self._bus.subscribe([topics.CALLBACKS_RETRY], topics.CALLBACKS_RETRY_GROUP))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._loop(stop, events, "main", self.settings.batch_records,
+                                         self.handle, metrics.FAILURES, fill=True))
+            group.create_task(self._loop(stop, due, "retry", self.settings.retry_batch_records,
+                                         self.handle_retries, metrics.RETRY_FAILURES,
+                                         fill=False))
+
+    async def _loop(self, stop: asyncio.Event, sub: Subscription, name: str, max_records: int,
+                    handle: Callable[[list[Record]], Awaitable[None]], failures: Counter, *,
+                    fill: bool) -> None:
+        """``handle`` batches until ``stop`` is set; a failed batch is read again after a
+        backoff. ``fill``: pace fetches after a batch that was not full (see above)."""
         loop = asyncio.get_running_loop()
         flush_s = self.settings.flush_ms / 1000
-        failures = 0
+        failed = 0
         while not stop.is_set():
             fetched_at, count = 0.0, 0
             try:
                 async with sub.batch(timeout_ms=self.settings.flush_ms,
-                                     max_records=self.settings.batch_records) as records:
+                                     max_records=max_records) as records:
                     fetched_at, count = loop.time(), len(records)
                     if records:
-                        await _unless_stopped(stop, self.handle(records))
-                failures = 0
+                        await _unless_stopped(stop, handle(records))
+                failed = 0
             except Stopped:
-                log.info("stopping with posts in flight; their batch will be read again")
+                log.info("stopping with posts in flight; their batch will be read again",
+                         loop=name)
                 break
             except Exception:
-                failures += 1
-                metrics.FAILURES.inc()
-                log.exception("batch failed; it will be read again", attempt=failures)
-                await _pause(stop, self._batch_backoff.delay(failures))
+                failed += 1
+                failures.inc()
+                log.exception("batch failed; it will be read again", loop=name, attempt=failed)
+                await _pause(stop, self._batch_backoff.delay(failed))
                 continue
-            if 0 < count < self.settings.batch_records:
+            if fill and 0 < count < max_records:
                 await _pause(stop, fetched_at + flush_s - loop.time())
         await sub.close()
 
     async def handle(self, records: list[Record]) -> None:
-        """Post one batch's wanted events; returns once every post is delivered or parked."""
+        """Post one batch's wanted events once; returns once every post is delivered, handed
+        to the retry topic or parked."""
         events = _decode(records)
         configs = await self._configs.get_many(e.app_id for e, _ in events if e.app_id)
         wanted: list[Wanted] = [(e, r) for e, r in events
                                 if e.app_id in configs and e.stage in configs[e.app_id].stages]
         metrics.EVENTS.labels("not_wanted").inc(len(events) - len(wanted))
-        # A task group, not gather: if one post fails (parking refused), the others stop too
-        # instead of posting on behind a batch that will be read again.
+        # A task group, not gather: if one post fails (its hand-off refused), the others stop
+        # too instead of posting on behind a batch that will be read again.
         async with asyncio.TaskGroup() as group:
             for post in plan(wanted, configs):
-                group.create_task(self._deliver(post))
+                group.create_task(self._try(post, 1, self.settings.first_timeout_s, "first"))
 
-    async def _deliver(self, post: Post) -> None:
-        """Post until delivered or out of attempts, then park."""
-        outcome = Outcome()
-        for attempt in range(1, self._attempts + 1):
-            started = time.perf_counter()
-            outcome = await poster.attempt(self._client, post, self.settings.request_timeout_s)
-            metrics.POST_SECONDS.observe(time.perf_counter() - started)
-            if outcome.delivered:
-                metrics.POSTS.labels("delivered").inc()
-                metrics.EVENTS.labels("posted").inc(post.events)
-                log.debug("posted", app_id=post.app_id, events=post.events, attempt=attempt)
-                return
-            if attempt < self._attempts:
-                metrics.POSTS.labels("retried").inc()
-                delay = self._backoff.delay(attempt)
-                log.warning("callback post failed; retrying", app_id=post.app_id,
-                            failure=outcome.failure, detail=outcome.detail, attempt=attempt,
-                            delay_s=round(delay, 3))
-                await asyncio.sleep(delay)
-        await self._park(post, outcome)
+    async def handle_retries(self, records: list[Record]) -> None:
+        """Try every retry of a batch once, when due; returns once each is delivered,
+        scheduled again or parked."""
+        due: list[Retry] = []
+        for record in records:
+            try:
+                due.append(retries.decode(record))
+            except retries.InvalidRetry as err:
+                log.warning("invalid retry record dead-lettered", reason=str(err),
+                            source=f"{record.topic}/{record.partition}/{record.offset}")
+                await (await dead_letter(self._bus, record, str(err)))
+        configs = await self._configs.get_many(r.app_id for r in due)
+        async with asyncio.TaskGroup() as group:
+            for retry in due:
+                if (config := configs.get(retry.app_id)) is None:
+                    metrics.EVENTS.labels("not_wanted").inc(retry.events)
+                    log.info("retry dropped: the app has no callback config any more",
+                             app_id=retry.app_id, attempt=retry.attempt, source=retry.source)
+                    continue
+                group.create_task(self._retry(retry, retry.post(config)))
 
-    async def _park(self, post: Post, outcome: Outcome) -> None:
+    async def _retry(self, retry: Retry, post: Post) -> None:
+        """Wait until ``retry`` is due, then try it."""
+        now = time.time()
+        wait = retries.wait_s(retry.not_before_ms, now, self.settings.backoff_max_s)
+        metrics.RETRY_LATENESS.observe(max(0.0, now - retry.not_before_ms / 1000))
+        if wait > 0:
+            metrics.RETRIES_EARLY.inc()
+            await asyncio.sleep(wait)
+        await self._try(post, retry.attempt, self.settings.request_timeout_s, "retry")
+
+    async def _try(self, post: Post, attempt: int, timeout_s: float, loop: str) -> None:
+        """Make attempt ``attempt`` of ``post``; if it fails, schedule the next one on the
+        retry topic, or park the post after its last, and wait for the bus to store that."""
+        started = time.perf_counter()
+        outcome = await poster.attempt(self._client, post, timeout_s)
+        metrics.POST_SECONDS.observe(time.perf_counter() - started)
+        if outcome.delivered:
+            metrics.POSTS.labels("delivered").inc()
+            metrics.EVENTS.labels("posted").inc(post.events)
+            log.debug("posted", app_id=post.app_id, events=post.events, attempt=attempt)
+            return
+        if attempt >= self._attempts:
+            await self._park(post, outcome, attempt)
+            return
+        metrics.POSTS.labels("retried").inc()
+        metrics.RETRIES.labels(loop).inc()
+        delay = self._backoff.delay(attempt)
+        log.warning("callback post failed; retrying", app_id=post.app_id,
+                    failure=outcome.failure, detail=outcome.detail, attempt=attempt,
+                    delay_s=round(delay, 3))
+        scheduled = await self._bus.publish(
+            topics.CALLBACKS_RETRY, post.body, key=post.app_id.encode(),
+            headers=retries.headers(post, attempt + 1, int((time.time() + delay) * 1000)))
+        await scheduled
+
+    async def _park(self, post: Post, outcome: Outcome, attempts: int) -> None:
         failure = outcome.failure or poster.Failure.ERROR
         metrics.POSTS.labels("parked").inc()
         metrics.EVENTS.labels("parked").inc(post.events)
         metrics.PARKED.labels(post.app_id, failure).inc()
-        reason = f"{failure}: {outcome.detail} ({self._attempts} attempts)"
+        reason = f"{failure}: {outcome.detail} ({attempts} attempts)"
         log.warning("callback post parked", app_id=post.app_id, events=post.events,
                     reason=reason, source=post.source)
         parked = await self._bus.publish(

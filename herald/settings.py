@@ -127,7 +127,13 @@ class CallbacksSettings(CommonSettings):
     metrics_port: int = Field(9706, description="Port of the Prometheus /metrics endpoint.")
     batch_records: int = Field(2000, description="Events read per batch at most.")
     flush_ms: int = Field(200, description="Longest an event waits to fill a post.")
-    request_timeout_s: float = Field(5.0, description="Timeout of one callback post.")
+    request_timeout_s: float = Field(5.0, description="Timeout of one callback post retried "
+                                     "from push.callbacks.retry.")
+    first_timeout_s: float = Field(2.0, description="Timeout of a post's first attempt, in the "
+                                   "main loop: the longest one app's receiver holds back "
+                                   "other apps' callbacks.")
+    retry_batch_records: int = Field(100, description="Retries read per batch at most (their "
+                                     "posts run concurrently).")
     max_attempts: int = Field(5, description="Attempts per post before it is parked.")
     backoff_base_s: float = Field(0.2, description="First retry delay (doubles per attempt).")
     backoff_max_s: float = Field(5.0, description="Largest retry delay.")

@@ -19,6 +19,8 @@ VENDOR_PREFIX = "push.vendor."
 
 #: Callback posts that kept failing, parked with their reason (headers as on DEADLETTER).
 CALLBACKS_PARKED = "push.callbacks.parked"
+#: Callback posts whose attempt failed, due again at a not-before time (``callbacks.retries``).
+CALLBACKS_RETRY = "push.callbacks.retry"
 
 #: Consumer groups.
 ROUTER_GROUP = "herald-router"
@@ -30,6 +32,8 @@ VENDOR_GROUP_PREFIX = "herald-vendor-"
 STATS_GROUP = "herald-stats"
 #: The callback senders' group on ``EVENTS``.
 CALLBACKS_GROUP = "herald-callbacks"
+#: The callback senders' group on ``CALLBACKS_RETRY``.
+CALLBACKS_RETRY_GROUP = "herald-callbacks-retry"
 
 #: Header names on dead-letter records.
 DL_REASON = "herald-reason"

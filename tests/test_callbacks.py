@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from callbacks import retries
 from callbacks.batches import plan, source_of
 from callbacks.configs import ConfigCache
 from callbacks.poster import MAX_ANSWER_BYTES, Failure, Post, attempt, new_client
 from herald.bus import Record
 from herald.redis_store import RedisStore
-from proto import keys
+from proto import keys, topics
 from proto.callbacks import (
     MAX_BATCH,
     SIGNATURE_HEADER,
@@ -170,6 +171,32 @@ def test_posts_carry_max_batch_devices_per_app_in_order():
     assert {(p.url, p.secret) for p in posts[3:]} == {("http://b.example/hook", "s-b")}
     assert source_of([record(2, 5), record(1, 9), record(2, 3)]) == (
         "push.events/1/9-9,push.events/2/3-5")
+
+
+def test_a_retry_record_carries_what_the_retry_needs_but_the_config():
+    post = Post("app-1", "http://old.example/hook", "old secret", b'{"app_id": "app-1"}', 3,
+                "push.events/2/5-9")
+    headers = retries.headers(post, 2, 1_700_000_000_123)
+    assert topics.CB_APP in dict(headers) and topics.DL_SOURCE in dict(headers)
+    retry = retries.decode(Record(topics.CALLBACKS_RETRY, 0, 7, b"app-1", post.body,
+                                  tuple(headers)))
+    assert retry == retries.Retry("app-1", 2, 1_700_000_000_123, 3, "push.events/2/5-9",
+                                  post.body)
+    config = CallbackConfig(url="http://new.example/hook", stages=[Stage.SENT], secret="new")
+    assert retry.post(config) == Post("app-1", "http://new.example/hook", "new", post.body, 3,
+                                      "push.events/2/5-9")
+    for bad in ([], [h for h in headers if h[0] != retries.ATTEMPT],
+                [(k, b"x" if k == retries.NOT_BEFORE else v) for k, v in headers],
+                [(k, b"1" if k == retries.ATTEMPT else v) for k, v in headers],
+                [(k, b"\xff" if k == topics.CB_APP else v) for k, v in headers]):
+        with pytest.raises(retries.InvalidRetry):
+            retries.decode(Record(topics.CALLBACKS_RETRY, 0, 7, None, b"", tuple(bad)))
+
+
+def test_a_retry_waits_until_due_but_never_longer_than_the_longest_backoff():
+    assert retries.wait_s(10_500, 10.0, 5.0) == 0.5
+    assert retries.wait_s(9_000, 10.0, 5.0) == 0.0
+    assert retries.wait_s(3_600_000, 10.0, 5.0) == 5.0
 
 
 class Clock:

@@ -1,6 +1,7 @@
 """``herald callbacks`` as a process on the real Redis and Kafka, posting to local receivers:
-signed posts of exactly the stages asked for, in few posts; retries, then parking; one app's
-hanging receiver next to another app's and next to a push through gateway and router; bad
+signed posts of exactly the stages asked for, in few posts; retries through
+push.callbacks.retry, then parking; one app's hanging receiver next to another app's posts,
+of the same batch and of later ones, and next to a push through gateway and router; bad
 events and a bad config next to good ones."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from callbacks import retries
 from herald.device import Device
 from herald.redis_store import RedisStore
 from proto import keys, topics
@@ -37,30 +39,38 @@ from tests.harness import (
 from tests.test_callbacks import Receiver
 
 ATTEMPTS = 3
-TIMEOUT_S = 1.5
+#: A post's first attempt (the main loop), and each retry's (the retry loop).
+FIRST_TIMEOUT_S = 0.5
+TIMEOUT_S = 3.0
+#: How long a hanging receiver holds a post before it is parked, at least.
+HUNG_S = FIRST_TIMEOUT_S + (ATTEMPTS - 1) * TIMEOUT_S
 
 
-async def start_callbacks(logdir: Path, name: str = "callbacks",
-                          from_end: bool = True) -> tuple[Role, int]:
-    """A callbacks process; ``from_end``: the group starts at the end of push.events, since
-    earlier tests' events are not ours (else where the group left off)."""
+async def start_callbacks(logdir: Path, name: str = "callbacks", from_end: bool = True,
+                          **settings: str) -> tuple[Role, int]:
+    """A callbacks process, ``settings`` over the tests' own; ``from_end``: both groups start
+    at the end of their topics, since earlier tests' records are not ours (else where the
+    groups left off)."""
     if from_end:
-        await commit_offsets(topics.CALLBACKS_GROUP, topics.EVENTS,
-                             await end_offsets(topics.EVENTS))
+        for group, topic in ((topics.CALLBACKS_GROUP, topics.EVENTS),
+                             (topics.CALLBACKS_RETRY_GROUP, topics.CALLBACKS_RETRY)):
+            await commit_offsets(group, topic, await end_offsets(topic))
     port = free_port()
-    role = Role(["callbacks"], {"HERALD_METRICS_PORT": str(port),
-                                "HERALD_MAX_ATTEMPTS": str(ATTEMPTS),
-                                "HERALD_REQUEST_TIMEOUT_S": str(TIMEOUT_S),
-                                "HERALD_BACKOFF_BASE_S": "0.05", "HERALD_BACKOFF_MAX_S": "0.2",
-                                "HERALD_FLUSH_MS": "150"}, logdir / f"{name}.log")
+    env = {"metrics_port": str(port), "max_attempts": str(ATTEMPTS),
+           "first_timeout_s": str(FIRST_TIMEOUT_S), "request_timeout_s": str(TIMEOUT_S),
+           "backoff_base_s": "0.05", "backoff_max_s": "0.2", "flush_ms": "150", **settings}
+    role = Role(["callbacks"], {f"HERALD_{k.upper()}": v for k, v in env.items()},
+                logdir / f"{name}.log")
     await role.wait_log("partitions assigned")
     return role, port
 
 
-async def caught_up() -> bool:
-    """Whether the callbacks group has committed every event so far: all of them handled."""
-    return (await committed_offsets(topics.CALLBACKS_GROUP, topics.EVENTS)
-            == await end_offsets(topics.EVENTS))
+async def caught_up(group: str = topics.CALLBACKS_GROUP, topic: str = topics.EVENTS) -> bool:
+    """Whether ``group`` has committed every record of ``topic`` so far: all of them handled
+    (the main loop's events by default)."""
+    # committed_offsets says -1 for a committed 0 too: a partition nothing was published to.
+    committed = {p: max(0, o) for p, o in (await committed_offsets(group, topic)).items()}
+    return committed == await end_offsets(topic)
 
 
 async def produce(producer: AIOKafkaProducer, events: Sequence[Event],
@@ -77,6 +87,7 @@ def event(stage: Stage, app_id: str, task: str, device: str = "") -> Event:
 
 
 def parked_of(watcher: TopicWatcher, app_id: str) -> list:
+    """The records of ``app_id`` on a watched topic (parked posts, or retries)."""
     return [r for r in watcher.records if dict(r.headers)[topics.CB_APP] == app_id.encode()]
 
 
@@ -107,6 +118,13 @@ def receivers() -> Iterator[list[Receiver]]:
 @pytest.fixture
 async def parked() -> AsyncIterator[TopicWatcher]:
     watcher = await TopicWatcher(topics.CALLBACKS_PARKED).start()
+    yield watcher
+    await watcher.stop()
+
+
+@pytest.fixture
+async def retried() -> AsyncIterator[TopicWatcher]:
+    watcher = await TopicWatcher(topics.CALLBACKS_RETRY).start()
     yield watcher
     await watcher.stop()
 
@@ -151,10 +169,13 @@ async def test_posts_are_signed_and_carry_exactly_the_stages_asked_for(
 
 
 async def test_a_failing_post_is_retried_then_parked(callbacks, producer, store, receivers,
-                                                     parked, uid):
+                                                     parked, retried, uid):
     _, port = callbacks
+    before = {loop: metric(scrape(port), "herald_callbacks_retries_total", loop=loop)
+              for loop in ("first", "retry")}
     failing, recovering = f"cb-d-{uid}", f"cb-e-{uid}"
-    # Exactly the attempts: a fourth would be answered 200 and show as delivered.
+    # Exactly the attempts, the first by the main loop, the others by the retry loop: a
+    # fourth would be answered 200 and show as delivered.
     d = receiver(receivers, statuses=[500] * ATTEMPTS)
     e = receiver(receivers, statuses=[500, 503])
     await store.put_callback(failing, d.config(Stage.DELIVERED))
@@ -172,15 +193,30 @@ async def test_a_failing_post_is_retried_then_parked(callbacks, producer, store,
     assert headers[topics.DL_REASON].decode() == f"status: HTTP 500 ({ATTEMPTS} attempts)"
     assert headers[topics.DL_SOURCE].startswith(b"push.events/")
     assert record.key == failing.encode()
+    # Handed from the main loop to the retry loop, then from attempt to attempt.
+    scheduled = parked_of(retried, failing)
+    assert [dict(r.headers)[retries.ATTEMPT] for r in scheduled] == [b"2", b"3"]
+    assert {(r.key, r.value, dict(r.headers)[topics.DL_SOURCE]) for r in scheduled} == {
+        (failing.encode(), record.value, headers[topics.DL_SOURCE])}
+    # Due after a backoff of 0.2 s at most, from about when it was published.
+    assert all(abs(int(dict(r.headers)[retries.NOT_BEFORE]) - r.timestamp) < 1000
+               for r in scheduled)
 
     await eventually(lambda: e.events(), 20, "the recovering receiver's post")
     await eventually_async(caught_up, 20, "the callbacks group to commit every event")
     assert [s.status for s in e.seen] == [500, 503, 200]
     assert [x["task_id"] for x in e.events()] == [f"r-{uid}"]
+    assert all(s.verified for s in e.seen)
     assert parked_of(parked, recovering) == []
+    await eventually_async(lambda: caught_up(topics.CALLBACKS_RETRY_GROUP,
+                                             topics.CALLBACKS_RETRY), 20,
+                           "the retry group to commit every retry")
     text = scrape(port)
     assert metric(text, "herald_callbacks_parked_total", app=failing, failure="status") == 1
     assert metric(text, "herald_callbacks_parked_total", app=recovering, failure="status") == 0
+    # Two posts failed their first attempt, and two their second.
+    assert {loop: metric(text, "herald_callbacks_retries_total", loop=loop) - before[loop]
+            for loop in before} == {"first": 2, "retry": 2}
 
 
 async def test_bad_events_and_a_bad_config_do_not_stop_the_others(callbacks, producer, store,
@@ -214,18 +250,34 @@ async def test_a_hanging_receiver_holds_back_no_other_app(callbacks, producer, s
     await store.put_callback(hanging, h.config(Stage.DELIVERED))
     await store.put_callback(other, i.config(Stage.DELIVERED))
     # One partition, one produce request: both events come in one batch, whose posts run
-    # concurrently (a later batch would wait for this one: see callbacks.service).
+    # concurrently.
     started = time.monotonic()
     await produce(producer, [event(Stage.DELIVERED, hanging, f"h-{uid}", "d"),
                              event(Stage.DELIVERED, other, f"i-{uid}", "d")],
                   key=f"both-{uid}".encode())
-    await eventually(lambda: i.events(), TIMEOUT_S, "the other app's post, well before the "
-                     f"hanging one's {ATTEMPTS} attempts of {TIMEOUT_S} s")
+    await eventually(lambda: i.events(), 1.5, "the other app's post of the same batch, "
+                     f"before the hanging one's first attempt of {FIRST_TIMEOUT_S} s is over")
     assert h.seen and all(s.status is None for s in h.seen)
+
+    # Published after the hung post: in a later batch of the main loop, which waits for the
+    # hung post's first attempt only, not for its retries.
+    sent = time.monotonic()
+    await produce(producer, [event(Stage.DELIVERED, other, f"j-{uid}", "d")])
+    bound = FIRST_TIMEOUT_S + 2
+    await eventually(lambda: len(i.events()) == 2, bound, f"the later post within {bound} s, "
+                     f"well before the hung post's {HUNG_S} s are over")
+    assert time.monotonic() - sent < bound < HUNG_S
+    assert parked_of(parked, hanging) == [] and len(h.seen) < ATTEMPTS
+    await eventually_async(caught_up, 10, "the main loop to commit, the hung post handed off")
+    assert parked_of(parked, hanging) == []
+
     (record,) = await eventually(lambda: parked_of(parked, hanging), 20, "the hung post parked")
-    assert time.monotonic() - started >= ATTEMPTS * TIMEOUT_S
-    assert len(h.seen) == ATTEMPTS
-    assert dict(record.headers)[topics.DL_REASON].decode().startswith("timeout: ")
+    assert time.monotonic() - started >= HUNG_S
+    assert len(h.seen) == ATTEMPTS and all(s.status is None for s in h.seen)
+    assert [x["task_id"] for x in i.events()] == [f"i-{uid}", f"j-{uid}"]
+    assert [x["task_id"] for x in json.loads(record.value)["events"]] == [f"h-{uid}"]
+    assert dict(record.headers)[topics.DL_REASON].decode() == (
+        f"timeout: no answer within {TIMEOUT_S} s ({ATTEMPTS} attempts)")
 
 
 async def test_pushes_are_delivered_while_a_receiver_hangs(callbacks, producer, store,
