@@ -47,6 +47,7 @@ class Device:
     vendor: str = ""
     vendor_token: str = ""
     platform: str = "android"
+    locale: str = ""
     registration_id: str = ""
     token: str = ""
     #: The last token, kept to renew the registration when the server says it expired.
@@ -75,8 +76,8 @@ class Device:
         if not self.token:
             await ws.send(frames.encode(Register(
                 app=self.app_id, key=self.client_key, platform=self.platform,
-                vendor=self.vendor, vtoken=self.vendor_token, rid=self.registration_id,
-                token=self.expired_token)))
+                vendor=self.vendor, vtoken=self.vendor_token, locale=self.locale,
+                rid=self.registration_id, token=self.expired_token)))
             registered = await self._expect(Registered)
             self.registration_id, self.token = registered.rid, registered.token
         await ws.send(frames.encode(Hello(app=self.app_id, rid=self.registration_id,

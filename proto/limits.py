@@ -20,6 +20,8 @@ MAX_BODY = 4096
 #: Custom data carried by a push: at most this many keys, and this many bytes once encoded.
 MAX_DATA_KEYS = 64
 MAX_DATA_BYTES = 4096
+#: Languages one message may carry besides its default.
+MAX_LOCALES = 50
 #: Registration ids one push request may target.
 MAX_TARGETS = 1000
 #: A push waits for an offline device at most 7 days.

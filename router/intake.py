@@ -9,11 +9,14 @@ Undecodable records raise ``DecodeError``, refused audiences ``AudienceError``.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from herald.bus import Record
+from herald.store import DeviceState
 from herald.task_store import Progress
 from proto import frames, topics
 from proto.audience import Audience, AudienceLimits, validate_audience
@@ -30,7 +33,7 @@ from proto.envelopes import (
 )
 from proto.errors import DecodeError
 from proto.events import Reason, now_ms
-from proto.message import Message
+from proto.message import Message, localize
 from router.decide import Policy
 
 
@@ -141,3 +144,24 @@ def _shard(shard: FanoutShard) -> Push:
                 shard.registration_ids, push.push_flag, push.expires_at_ms,
                 Policy(push.push_flag, can_wait=push.expires_at_ms > now_ms()), online=True,
                 progress=progress, recall=push.recall, replace=push.replace)
+
+
+def by_language(push: Push, states: Sequence[DeviceState]) -> list[tuple[Push, list[DeviceState]]]:
+    """The push cut by the language each device gets it in (``proto.message.localize`` of its
+    record's locale), each part with its message and its PUSH frame encoded once; the push
+    whole if its message has one language."""
+    if not push.message.locales:
+        return [(push, list(states))]
+    groups: dict[str, tuple[Message, list[str], list[DeviceState]]] = {}
+    for rid, state in zip(push.registration_ids, states, strict=True):
+        tag, message = localize(push.message, state.record.locale if state.record else "")
+        group = groups.setdefault(tag, (message, [], []))
+        group[1].append(rid)
+        group[2].append(state)
+    sent = frames.decode_server(push.frame)
+    ts = sent.ts if isinstance(sent, frames.Push) else now_ms()
+    return [(dataclasses.replace(push, message=message, registration_ids=rids,
+                                 frame=frames.encode(frames.Push(
+                                     mid=push.msg_id, task=push.task_id,
+                                     msg=frames.message_map(message), ts=ts))), part)
+            for message, rids, part in groups.values()]

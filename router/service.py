@@ -43,7 +43,7 @@ from proto.events import Channel, Event, Reason, Stage, encode_event, now_ms
 from proto.limits import IDEMPOTENCY_TTL_S
 from router import fanout, metrics
 from router.decide import Plan, Policy, by_platform, decide, take_back
-from router.intake import Push, Start, decode, target_of
+from router.intake import Push, Start, by_language, decode, target_of
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -301,34 +301,44 @@ class Router:
                 offset += count
                 node_entries += await self._take_back(work, push, push_states, alive)
                 continue
-            plan = decide(push.policy, push.registration_ids, push_states,
-                          alive if push.online else ())
             offset += count
+            decisions: dict[str, int] = {}
+            # One part per language the push's devices get it in (one part without languages).
+            for part, part_states in by_language(push, push_states):
+                plan = decide(part.policy, part.registration_ids, part_states,
+                              alive if part.online else ())
+                node_entries += await self._hand_off(work, part, part_states, plan)
+                for decision, n in plan.counts.items():
+                    decisions[str(decision)] = decisions.get(str(decision), 0) + n
+                self._count(part, plan)
             if push.progress is not None:
-                # The devices' first decision: where the task's funnel starts. Fallbacks are
-                # second attempts for devices counted already.
-                work.pending += await self._funnel(push, push_states, plan)
-            node_entries += self._node_entries(push, plan.nodes, in_inbox=False)
-            for vendor, targets in plan.vendors.items():
-                work.pending += await self._to_vendor(push, vendor, targets)
-            if plan.inbox:
-                entries, futures = await self._to_inbox(push, plan.inbox)
-                node_entries += entries
-                work.pending += futures
-            lost: dict[str, list[str]] = {}
-            for rid, reason in plan.lost:
-                lost.setdefault(reason, []).append(rid)
-            for reason, rids in lost.items():
-                work.pending.append(await self._event(Event(
-                    stage=Stage.FAILED, task_id=push.task_id, app_id=push.app_id,
-                    msg_id=push.msg_id, registration_ids=rids, reason=reason, ts_ms=now_ms())))
-            if push.progress is not None:
-                work.progress.append(dataclasses.replace(
-                    push.progress, decisions={str(d): n for d, n in plan.counts.items()}))
+                work.progress.append(dataclasses.replace(push.progress, decisions=decisions))
             if push.shard:
                 metrics.FANOUT.labels(push.kind, "done").inc()
-            self._count(push, plan)
         await self._store.send_to_nodes(node_entries)
+
+    async def _hand_off(self, work: _Work, push: Push, states: Sequence[DeviceState],
+                        plan: Plan) -> list[tuple[str, bytes]]:
+        """Hand each device of ``plan`` to its channel; the node entries to send."""
+        if push.progress is not None:
+            # The devices' first decision: where the task's funnel starts. Fallbacks are
+            # second attempts for devices counted already.
+            work.pending += await self._funnel(push, states, plan)
+        node_entries = self._node_entries(push, plan.nodes, in_inbox=False)
+        for vendor, targets in plan.vendors.items():
+            work.pending += await self._to_vendor(push, vendor, targets)
+        if plan.inbox:
+            entries, futures = await self._to_inbox(push, plan.inbox)
+            node_entries += entries
+            work.pending += futures
+        lost: dict[str, list[str]] = {}
+        for rid, reason in plan.lost:
+            lost.setdefault(reason, []).append(rid)
+        for reason, rids in lost.items():
+            work.pending.append(await self._event(Event(
+                stage=Stage.FAILED, task_id=push.task_id, app_id=push.app_id,
+                msg_id=push.msg_id, registration_ids=rids, reason=reason, ts_ms=now_ms())))
+        return node_entries
 
     async def _take_back(self, work: _Work, push: Push, states: Sequence[DeviceState],
                          alive: set[str]) -> list[tuple[str, bytes]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
 from proto.envelopes import (
@@ -17,7 +18,8 @@ from proto.envelopes import (
     encode_push_request,
 )
 from proto.errors import DecodeError
-from proto.message import ClickAction, Message
+from proto.limits import MAX_TITLE
+from proto.message import ClickAction, Localized, Message, fallback_chain, localize
 
 ENVELOPE = {"task_id": "t1", "app_id": "app", "registration_ids": ["r1"]}
 
@@ -45,10 +47,11 @@ FULL = Message(
     badge=12, sound="chime.caf", click=ClickAction(type="url", target="https://example.com/a"),
     small_icon="ic_small", large_icon="https://example.com/l.png",
     image="https://example.com/i.png", category="IM", channel_id="chat",
-    collapse_id="thread-1", priority="high", push_type="voip")
+    collapse_id="thread-1", priority="high", push_type="voip",
+    locales={"de": Localized(title="Titel", body="Text")})
 ALL_FIELDS = {"kind", "title", "body", "data", "badge", "badge_add", "sound", "click",
               "small_icon", "large_icon", "image", "category", "channel_id", "collapse_id",
-              "priority", "push_type"}
+              "priority", "push_type", "locales"}
 
 
 # --- good input --------------------------------------------------------------------------------
@@ -81,7 +84,8 @@ def test_full_message_decodes_from_json():
             "sound": "chime.caf", "click": {"type": "url", "target": "https://example.com/a"},
             "small_icon": "ic_small", "large_icon": "https://example.com/l.png",
             "image": "https://example.com/i.png", "category": "IM", "channel_id": "chat",
-            "collapse_id": "thread-1", "priority": "high", "push_type": "voip"}
+            "collapse_id": "thread-1", "priority": "high", "push_type": "voip",
+            "locales": {"de": {"title": "Titel", "body": "Text"}}}
     assert set(body) == ALL_FIELDS - {"badge_add"}
     assert decode_push_request(wrap(body)).message == FULL
 
@@ -258,3 +262,48 @@ def test_click_action_constructor_needs_a_target(kind):
 def test_message_is_frozen():
     with pytest.raises(AttributeError):
         FULL.title = "other"  # type: ignore[misc]
+
+
+# --- languages ---------------------------------------------------------------------------------
+
+LOCALIZED = Message(title="Hello", body="default", locales={
+    "zh-Hant": Localized(title="你好"), "zh": Localized(title="你好", body="简体"),
+    "en_us": Localized(title="Hi"), "pt-BR": Localized(body="Olá")})
+
+
+@pytest.mark.parametrize(("locale", "tag", "title", "body"), [
+    pytest.param("zh-Hant-TW", "zh-Hant", "你好", "default", id="region-to-script"),
+    pytest.param("zh_hant_hk", "zh-Hant", "你好", "default", id="posix-spelling"),
+    pytest.param("zh-Hans-CN", "zh", "你好", "简体", id="script-to-language"),
+    pytest.param("zh", "zh", "你好", "简体", id="language"),
+    pytest.param("en-US", "en-US", "Hi", "default", id="exact-tag-other-spelling"),
+    pytest.param("en-GB", "", "Hello", "default", id="sibling-region-is-not-a-match"),
+    pytest.param("pt-BR", "pt-BR", "Hello", "Olá", id="empty-field-keeps-the-default"),
+    pytest.param("fr", "", "Hello", "default", id="no-match-default"),
+    pytest.param("", "", "Hello", "default", id="no-locale-default"),
+])
+def test_each_device_gets_its_locales_content_through_the_chain(locale, tag, title, body):
+    chosen, message = localize(LOCALIZED, locale)
+    assert (chosen, message.title, message.body, message.locales) == (tag, title, body, {})
+
+
+def test_the_fallback_chain_drops_one_subtag_at_a_time():
+    assert fallback_chain("zh-Hant-TW") == ["zh-Hant-TW", "zh-Hant", "zh"]
+    assert fallback_chain("en_us") == ["en-US", "en"]
+    assert fallback_chain("  ") == []
+
+
+def test_a_message_without_languages_is_left_as_it_is():
+    plain = Message(title="x")
+    assert localize(plain, "de-DE") == ("", plain)
+
+
+@pytest.mark.parametrize("locales", [
+    {"not a tag": {"title": "x"}}, {"x": {"title": "x"}}, {"en": {"colour": "red"}},
+    {"en": {"title": "t" * (MAX_TITLE + 1)}},
+    {f"{chr(97 + i // 26)}{chr(97 + i % 26)}": {"title": "x"} for i in range(51)},
+], ids=["space", "one-letter", "unknown-field", "title-too-long", "51-languages"])
+def test_bad_languages_are_refused(locales):
+    data = msgspec.json.encode({"title": "x", "locales": locales})
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.json.decode(data, type=Message)
