@@ -25,7 +25,8 @@ async def main(stop: asyncio.Event) -> None:
     metrics.serve(settings.metrics_host, settings.metrics_port)
     store = RedisStore(settings.redis_url)
     await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-callbacks-{os.getpid()}")
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-callbacks-{os.getpid()}",
+                   group_prefix=settings.group_prefix)
     await bus.start()
     client = new_client(max(settings.request_timeout_s, settings.first_timeout_s))
     log.info("callbacks started")

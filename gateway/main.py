@@ -19,7 +19,8 @@ async def main(stop: asyncio.Event) -> None:
     metrics.serve(settings.metrics_host, settings.metrics_port)
     store = RedisStore(settings.redis_url)
     await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-gateway-{settings.node_id}")
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-gateway-{settings.node_id}",
+                   group_prefix=settings.group_prefix)
     await bus.start()
     gateway = Gateway(settings, store, bus)
     await gateway.start()

@@ -74,9 +74,11 @@ class KafkaSubscription:
 class KafkaBus:
     """Kafka implementation of ``herald.bus.Bus``."""
 
-    def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 1) -> None:
+    def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 1,
+                 group_prefix: str = "") -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
+        self._group_prefix = group_prefix
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, client_id=client_id, acks="all",
             enable_idempotence=True, linger_ms=linger_ms, max_batch_size=256 * 1024,
@@ -101,7 +103,8 @@ class KafkaBus:
     async def subscribe(self, topics: Sequence[str], group: str) -> KafkaSubscription:
         """See ``Bus.subscribe``."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, client_id=self._client_id, group_id=group,
+            bootstrap_servers=self._bootstrap, client_id=self._client_id,
+            group_id=self._group_prefix + group,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )

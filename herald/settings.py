@@ -27,6 +27,8 @@ class CommonSettings(BaseSettings):
     metrics_port: int = Field(0, description="Port of the Prometheus /metrics endpoint; 0 = off.")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics endpoint binds.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    group_prefix: str = Field("", description="Prefix of every Kafka consumer group name: "
+                              "keeps deployments (or test runs) that share a Kafka apart.")
 
 
 class AudienceSettings(CommonSettings):

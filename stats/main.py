@@ -20,7 +20,8 @@ async def main(stop: asyncio.Event) -> None:
     metrics.serve(settings.metrics_host, settings.metrics_port)
     store = RedisStore(settings.redis_url)
     await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-stats-{os.getpid()}")
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-stats-{os.getpid()}",
+                   group_prefix=settings.group_prefix)
     await bus.start()
     log.info("stats started")
     await Stats(settings, store, bus).run(stop)

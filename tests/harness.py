@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +22,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 KAFKA = os.environ.get("HERALD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REDIS = os.environ.get("HERALD_REDIS_URL", "redis://127.0.0.1:6379/0")
+#: The consumer groups of the roles a test run starts carry this prefix, so that a run shares
+#: its groups with no one else on the same Kafka (another run, a benchmark, a stale member).
+GROUP_PREFIX = os.environ.get("HERALD_GROUP_PREFIX") or f"test-{uuid.uuid4().hex[:8]}-"
 
 
 def free_port() -> int:
@@ -66,7 +70,7 @@ class Role:
         self.log_path = log_path
         self._log = log_path.open("ab")
         full_env = {**os.environ, "HERALD_REDIS_URL": REDIS, "HERALD_KAFKA_BOOTSTRAP": KAFKA,
-                    **env}
+                    "HERALD_GROUP_PREFIX": GROUP_PREFIX, **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "herald", *args],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
 
@@ -237,9 +241,10 @@ async def end_offsets(topic: str) -> dict[int, int]:
 
 
 async def committed_offsets(group: str, topic: str) -> dict[int, int]:
-    """The offsets ``group`` committed on each partition of ``topic`` (-1: none)."""
+    """The offsets ``group`` (of this run's roles) committed on each partition of ``topic``
+    (-1: none)."""
     tps = await _partitions(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group,
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=GROUP_PREFIX + group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -249,9 +254,10 @@ async def committed_offsets(group: str, topic: str) -> dict[int, int]:
 
 
 async def commit_offsets(group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Commit ``offsets`` for ``group`` on ``topic``: where its next member starts. The group
-    must have no member at the time (Kafka refuses a commit from outside a live group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group,
+    """Commit ``offsets`` for ``group`` (of this run's roles) on ``topic``: where its next
+    member starts. The group must have no member at the time (Kafka refuses a commit from
+    outside a live group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=GROUP_PREFIX + group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:

@@ -85,7 +85,8 @@ async def main(name: str, stop: asyncio.Event) -> None:
     metrics.serve(settings.metrics_host, settings.metrics_port)
     store = RedisStore(settings.redis_url)
     await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-vendor-{name}-{os.getpid()}")
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-vendor-{name}-{os.getpid()}",
+                   group_prefix=settings.group_prefix)
     await bus.start()
     log.info("sender started")
     await Sender(settings, client, bus, store).run(stop)

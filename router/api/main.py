@@ -21,7 +21,8 @@ async def main(stop: asyncio.Event) -> None:
     metrics.serve(settings.metrics_host, settings.metrics_port)
     store = RedisStore(settings.redis_url, limits=settings.audience_limits())
     await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-api-{os.getpid()}")
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-api-{os.getpid()}",
+                   group_prefix=settings.group_prefix)
     await bus.start()
     await serve(create_app(settings, store, bus), settings.host, settings.port, stop,
                 lambda: log.info("api started", host=settings.host, port=settings.port))

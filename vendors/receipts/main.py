@@ -21,7 +21,8 @@ async def main(stop: asyncio.Event) -> None:
     metrics.serve(settings.metrics_host, settings.metrics_port)
     store = RedisStore(settings.redis_url)
     await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-receipts-{os.getpid()}")
+    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-receipts-{os.getpid()}",
+                   group_prefix=settings.group_prefix)
     await bus.start()
     app = create_app(store, bus, store, settings.max_body_bytes)
     await serve(app, settings.host, settings.port, stop,
