@@ -48,6 +48,11 @@ class KafkaSubscription:
         """See ``Subscription.batch``."""
         fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         async with self._lock:
+            # A rebalance may have run between the fetch and the lock: records of partitions
+            # this member lost are the new owner's to handle (from the last commit), and
+            # handling them here too would do their work twice.
+            owned = self._consumer.assignment()
+            fetched = {tp: messages for tp, messages in fetched.items() if tp in owned}
             records = [Record(m.topic, m.partition, m.offset, m.key, m.value,
                               tuple(m.headers or ()))
                        for messages in fetched.values() for m in messages]

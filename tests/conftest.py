@@ -13,12 +13,8 @@ from aiokafka import AIOKafkaProducer
 
 from herald.apps import new_app
 from herald.redis_store import RedisStore
-from proto import topics
 from proto.envelopes import AppRecord
-from tests.harness import KAFKA, REDIS, SandboxVendor, commit_offsets, end_offsets
-
-#: The topics the local stack creates (``deploy/local/up``).
-TOPICS = Path(__file__).parent.parent / "deploy" / "local" / "topics.txt"
+from tests.harness import GROUP_PREFIX, KAFKA, REDIS, SandboxVendor, groups_at_end
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,17 +28,7 @@ async def fresh_groups() -> None:
     except Exception:
         return
     await probe.stop()
-    vendors = [t.split(maxsplit=1)[0] for t in TOPICS.read_text().splitlines()
-               if t.startswith(topics.VENDOR_PREFIX)]
-    groups = {topics.ROUTER_GROUP: [topics.REQUESTS, topics.FALLBACK, topics.RECALLS],
-              topics.FANOUT_GROUP: [topics.FANOUT], topics.STATS_GROUP: [topics.EVENTS],
-              topics.CALLBACKS_GROUP: [topics.EVENTS],
-              topics.CALLBACKS_RETRY_GROUP: [topics.CALLBACKS_RETRY],
-              **{topics.VENDOR_GROUP_PREFIX + v[len(topics.VENDOR_PREFIX):]: [v]
-                 for v in vendors}}
-    for group, names in groups.items():
-        for name in names:
-            await commit_offsets(group, name, await end_offsets(name))
+    await groups_at_end(GROUP_PREFIX)
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from proto import topics
+
 KAFKA = os.environ.get("HERALD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REDIS = os.environ.get("HERALD_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: The consumer groups of the roles a test run starts carry this prefix, so that a run shares
@@ -253,11 +255,12 @@ async def committed_offsets(group: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def commit_offsets(group: str, topic: str, offsets: dict[int, int]) -> None:
+async def commit_offsets(group: str, topic: str, offsets: dict[int, int], *,
+                         prefix: str = GROUP_PREFIX) -> None:
     """Commit ``offsets`` for ``group`` (of this run's roles) on ``topic``: where its next
     member starts. The group must have no member at the time (Kafka refuses a commit from
     outside a live group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=GROUP_PREFIX + group,
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=prefix + group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -265,3 +268,31 @@ async def commit_offsets(group: str, topic: str, offsets: dict[int, int]) -> Non
         await consumer.commit({TopicPartition(topic, p): o for p, o in offsets.items()})
     finally:
         await consumer.stop()
+
+
+#: The topics the local stack creates (``deploy/local/up``).
+TOPICS = Path(__file__).parent.parent / "deploy" / "local" / "topics.txt"
+
+
+async def groups_at_end(prefix: str) -> None:
+    """Commit the end of every topic for every consumer group of the roles, named with
+    ``prefix``: roles that join them start with what is published from now on."""
+    vendors = [t.split(maxsplit=1)[0] for t in TOPICS.read_text().splitlines()
+               if t.startswith(topics.VENDOR_PREFIX)]
+    groups = {topics.ROUTER_GROUP: [topics.REQUESTS, topics.FALLBACK, topics.RECALLS],
+              topics.FANOUT_GROUP: [topics.FANOUT], topics.STATS_GROUP: [topics.EVENTS],
+              topics.CALLBACKS_GROUP: [topics.EVENTS],
+              topics.CALLBACKS_RETRY_GROUP: [topics.CALLBACKS_RETRY],
+              **{topics.vendor_group(v[len(topics.VENDOR_PREFIX):]): [v] for v in vendors}}
+    for group, names in groups.items():
+        for name in names:
+            await commit_offsets(group, name, await end_offsets(name), prefix=prefix)
+
+
+async def private_groups() -> dict[str, str]:
+    """The environment of roles that get consumer groups no other test shares, started at the
+    end of their topics: for a test that kills a role, whose dead membership would otherwise
+    hold partitions of the shared groups for a session timeout after the test."""
+    prefix = f"{GROUP_PREFIX}{uuid.uuid4().hex[:6]}-"
+    await groups_at_end(prefix)
+    return {"HERALD_GROUP_PREFIX": prefix}

@@ -8,14 +8,16 @@ from herald.device import Device
 from proto import topics
 from proto.frames import message_of
 from tests.e2e import stack
-from tests.harness import eventually
+from tests.harness import eventually, private_groups
 
 
 async def test_sigkill_before_handoff_still_delivers(producer, redis_client, logdir, uid,
                                                      app):
     ports = stack.ports()
     gateway = stack.gateway(logdir, f"node-{uid}", ports)
-    first = stack.router(logdir, ports, "router-1")
+    # Groups of its own: the killed router's membership must not hold other tests' partitions.
+    groups = await private_groups()
+    first = stack.router(logdir, ports, "router-1", **groups)
     roles = [gateway, first]
     device = Device(app.app_id, app.client_key)
     paused = False
@@ -39,7 +41,7 @@ async def test_sigkill_before_handoff_still_delivers(producer, redis_client, log
         paused = False
         assert device.shown == []
 
-        second = stack.router(logdir, ports, "router-2")
+        second = stack.router(logdir, ports, "router-2", **groups)
         roles.append(second)
         shown = await device.wait_for(1, timeout_s=60)
         assert [(p.task, message_of(p).title) for p in shown] == [(task, "survives")]
