@@ -216,11 +216,12 @@ class Devices:
 def main(spec: DeviceSpec, counters: Any, conn: Connection) -> None:
     """Entry point of a device generator process."""
     raise_nofile()
-    uvloop.run(_run(spec, counters, conn))
+    uvloop.run(serve(Devices(spec, counters), conn))
 
 
-async def _run(spec: DeviceSpec, counters: Any, conn: Connection) -> None:
-    devices = Devices(spec, counters)
+async def serve(devices: Devices, conn: Connection) -> None:
+    """Connect and heartbeat ``devices`` (a ``Devices`` or a subclass) while answering the
+    scenario's commands; drop every connection when told to stop."""
     tasks = [asyncio.create_task(devices.connect_all()), asyncio.create_task(devices.heartbeat())]
 
     def note_error(task: asyncio.Task[None]) -> None:

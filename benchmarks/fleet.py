@@ -6,7 +6,10 @@ import asyncio
 import math
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
 
 from tqdm import tqdm
 
@@ -30,6 +33,8 @@ class FleetReport:
     pings: int = 0
     pongs: int = 0
     retries: int = 0
+    #: Repeated receipts of a message (``receivers.Receivers`` only).
+    duplicates: int = 0
     cpu_s: float = 0.0
     first_start: float = math.inf
     last_welcome: float = 0.0
@@ -45,6 +50,7 @@ class FleetReport:
             raise RuntimeError(f"a device generator failed: {report['error']}")
         for name in ("connected", "failed", "lost", "pings", "pongs", "retries", "cpu_s"):
             setattr(self, name, getattr(self, name) + report[name])
+        self.duplicates += report.get("duplicates", 0)
         self.first_start = min(self.first_start, report["first_start"])
         self.last_welcome = max(self.last_welcome, report["last_welcome"])
         self.failed_attempts.update(report["failed_attempts"])
@@ -61,18 +67,23 @@ def sources(process: int, block: int) -> tuple[str, ...]:
 
 
 class Fleet:
-    """``count`` devices of ``app_id`` held by as many processes as they need."""
+    """``count`` devices of ``app_id`` held by as many processes as they need, spread evenly
+    over the gateways at ``port`` (one port, or several: each gets the same number of
+    processes). ``target`` is the processes' entry point (``devices.main`` or a variant)."""
 
-    def __init__(self, port: int, app_id: str, device_secret: str, count: int, *,
-                 block: int = 1, concurrency: int = 100, processes: int = 0) -> None:
+    def __init__(self, port: int | Sequence[int], app_id: str, device_secret: str, count: int,
+                 *, block: int = 1, concurrency: int = 100, processes: int = 0,
+                 target: Callable[[DeviceSpec, Any, Connection], None] = devices.main) -> None:
         self.count = count
+        ports = (port,) if isinstance(port, int) else tuple(port)
         processes = processes or max(1, math.ceil(count / PER_PROCESS))
+        processes = math.ceil(processes / len(ports)) * len(ports)
         share = math.ceil(count / processes)
         self._children = [
-            Child(devices.main, DeviceSpec(port=port, app_id=app_id, device_secret=device_secret,
-                                           first=first,
-                                           count=min(share, count - first),
-                                           sources=sources(k, block), concurrency=concurrency))
+            Child(target, DeviceSpec(port=ports[k % len(ports)], app_id=app_id,
+                                     device_secret=device_secret, first=first,
+                                     count=min(share, count - first),
+                                     sources=sources(k, block), concurrency=concurrency))
             for k, first in enumerate(range(0, count, share))
         ]
 
@@ -81,7 +92,7 @@ class Fleet:
         """Process ids of the generators."""
         return [c.process.pid for c in self._children if c.process.pid is not None]
 
-    def total(self, slot: Slot) -> int:
+    def total(self, slot: int) -> int:
         """A counter summed over the processes."""
         return sum(c.count(slot) for c in self._children)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -12,6 +13,17 @@ from tqdm import tqdm
 from benchmarks.child import Report
 from benchmarks.procs import KAFKA
 from benchmarks.producer import Bulk, Publisher
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient,
+                           names: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of the topics ``names``; raises if one is missing."""
+    found = []
+    for topic in await admin.describe_topics(list(names)):
+        if topic["error_code"] or not topic["partitions"]:
+            raise RuntimeError(f"topic {topic['topic']} is missing: run deploy/local/up")
+        found += [TopicPartition(topic["topic"], p["partition"]) for p in topic["partitions"]]
+    return found
 
 
 class GroupLag:
@@ -29,11 +41,7 @@ class GroupLag:
         """Connect and learn the topics' partitions."""
         await self._admin.start()
         await self._consumer.start()
-        for topic in await self._admin.describe_topics(list(self.topics)):
-            if topic["error_code"] or not topic["partitions"]:
-                raise RuntimeError(f"topic {topic['topic']} is missing: run deploy/local/up")
-            self._partitions += [TopicPartition(topic["topic"], p["partition"])
-                                 for p in topic["partitions"]]
+        self._partitions = await topic_partitions(self._admin, self.topics)
         return self
 
     async def close(self) -> None:

@@ -69,11 +69,42 @@ def _vendor_rate(ax: Axes, runs: Runs) -> None:
     ax.set(xlabel="requests", title="sandbox vendor throughput")
 
 
+def _bc_times(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: (r["last_ack_ms"] or 0) / 1000, "last ACK")
+    _line(ax, runs, lambda r: (r["last_receipt_ms"] or 0) / 1000, "last receipt")
+    for q in ("p99", "p50"):
+        _line(ax, runs, lambda r, q=q: r["latency_ms"][q] / 1000, f"receipt {q}")
+    ax.axhline(targets.BROADCAST_S, color="red", linestyle="--",
+               label=f"target at {targets.BROADCAST_DEVICES:,}")
+    ax.set(xlabel="devices", ylabel="s after produce", title="one all-users push")
+    ax.set_ylim(bottom=0)
+
+
+def _bc_cost(ax: Axes, runs: Runs) -> None:
+    for kind in ("machine", "gateways", "generators", "kafka", "routers", "redis"):
+        _line(ax, runs, lambda r, kind=kind: r["cpu_us_per_delivery"][kind], kind)
+    ax.axhline(targets.BROADCAST_CORES * targets.BROADCAST_S * 1e6 / targets.BROADCAST_DEVICES,
+               color="red",
+               linestyle="--", label="machine budget for the target")
+    ax.set(xlabel="devices", ylabel="CPU µs per delivery",
+           title="cost per delivery, produce -> last ACK")
+    ax.set_ylim(bottom=0)
+
+
+def _bc_rate(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["deliveries_per_s"], "deliveries/s")
+    ax.axhline(targets.BROADCAST_DEVICES / targets.BROADCAST_S, color="red", linestyle="--",
+               label=f"{targets.BROADCAST_DEVICES:,} in {targets.BROADCAST_S:g} s")
+    ax.set(xlabel="devices", title="deliveries per second (N / last receipt)")
+    ax.set_ylim(bottom=0)
+
+
 PANELS: dict[str, tuple[Panel, ...]] = {
     "connections": (_conn_rss, _conn_total, _conn_rate),
     "unicast": (_uni_latency, _cpu(("gateway", "router", "kafka", "redis"), "pushes/s")),
     "router": (_router_rate, _cpu(("router", "kafka", "redis"), "decisions")),
     "vendor": (_vendor_rate, _cpu(("sender", "endpoint", "kafka"), "requests")),
+    "broadcast": (_bc_times, _bc_cost, _bc_rate),
 }
 
 

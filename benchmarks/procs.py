@@ -106,6 +106,27 @@ async def quiet(pids: list[int], *, limit: float = 0.3, timeout_s: float = 60.0)
         print(f"waiting for the machine to quieten: {load} cores busy elsewhere")
 
 
+class Sampler:
+    """``sample`` of some processes every ``interval_s`` while running, so that a window can
+    end at a moment known only afterwards (the last ACK of a broadcast)."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 0.25) -> None:
+        self._pids = pids
+        self._interval_s = interval_s
+        #: (wall-clock time, sample), oldest first.
+        self.samples: list[tuple[float, dict[str, Usage]]] = []
+
+    async def run(self) -> None:
+        """Sample until cancelled."""
+        while True:
+            self.samples.append((time.time(), sample(self._pids)))
+            await asyncio.sleep(self._interval_s)
+
+    def at(self, wall: float) -> dict[str, Usage]:
+        """The first sample taken at or after ``wall`` (time.time()), else the last one."""
+        return next((s for t, s in self.samples if t >= wall), self.samples[-1][1])
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on right now."""
     with socket.socket() as s:
@@ -199,8 +220,13 @@ class Role:
         while len(lines := self.logged("partitions assigned")) != count:
             count = len(lines)
             await asyncio.sleep(settle_s)
-        held = [p.partition("/") for p in lines[-1].get("partitions", [])]
-        return tuple(sorted(int(n) for t, _, n in held if t == topic))
+        # A role may run several consumers (the router: requests and fan-out, in two groups),
+        # each logging its own assignment: the newest line that names ``topic`` is this one's.
+        for line in reversed(lines):
+            held = [p.partition("/") for p in line.get("partitions", [])]
+            if any(t == topic for t, _, _ in held):
+                return tuple(sorted(int(n) for t, _, n in held if t == topic))
+        return ()
 
     async def wait_port(self, port: int, timeout_s: float = 60.0) -> None:
         """Wait until the role accepts TCP connections on ``port``."""

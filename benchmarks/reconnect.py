@@ -38,8 +38,8 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 from websockets.uri import WebSocketURI, parse_uri
 
-from benchmarks import cli, redisdata, results
-from benchmarks.child import Child, Report, raise_nofile, serve_commands
+from benchmarks import cli, devices, redisdata, results
+from benchmarks.child import Child, Report, raise_nofile
 from benchmarks.devices import Devices, DeviceSpec, Slot, rid
 from benchmarks.fleet import PER_PROCESS, FleetReport, sources
 from benchmarks.lag import GroupLag
@@ -197,23 +197,7 @@ class Movers(Devices):
 def main_movers(spec: MoveSpec, counters: Any, conn: Connection) -> None:
     """Entry point of a mover generator process."""
     raise_nofile()
-    uvloop.run(_run_movers(spec, counters, conn))
-
-
-async def _run_movers(spec: MoveSpec, counters: Any, conn: Connection) -> None:
-    movers = Movers(spec, counters)
-    tasks = [asyncio.create_task(movers.connect_all()), asyncio.create_task(movers.heartbeat())]
-    for task in tasks:
-        task.add_done_callback(
-            lambda t: setattr(movers, "error", repr(t.exception()))
-            if not t.cancelled() and t.exception() is not None else None)
-    try:
-        await serve_commands(conn, movers.report)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        movers.abort_all()
+    uvloop.run(devices.serve(Movers(spec, counters), conn))
 
 
 class Movements:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
 out="$(mktemp -d -t herald-bench-smoke-XXXXXX)"
 failed=()
-for scenario in connections unicast router vendor reconnect; do
+for scenario in connections unicast router vendor reconnect broadcast; do
   echo "== benchmarks.$scenario --smoke"
   if ! "$PYTHON" -m benchmarks."$scenario" --smoke --out "$out"; then
     failed+=("$scenario")

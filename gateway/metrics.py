@@ -13,6 +13,10 @@ PUSHES = Counter("herald_gateway_pushes_total", "Pushes for devices of this node
                  ["outcome"])
 ACKS = Counter("herald_gateway_acks_total", "ACK frames, by whether they matched a push.",
                ["matched"])
+# Bound once: ``labels()`` costs a lock and a dict lookup, and these count once per device.
+WRITTEN = PUSHES.labels("written")
+ACKS_MATCHED = ACKS.labels("true")
+ACKS_UNMATCHED = ACKS.labels("false")
 ACK_TIMEOUTS = Counter("herald_gateway_ack_timeouts_total", "Pushes not acknowledged in time.")
 CLICKS = Counter("herald_gateway_clicks_total", "CLICK frames.")
 FALLBACKS = Counter("herald_gateway_fallbacks_total",

@@ -310,7 +310,7 @@ class Gateway:
     def _on_ack(self, session: Session, msg_id: str) -> bool:
         """Settle a pending push; False if the ACK matched none."""
         pending = session.take_ack(msg_id)
-        metrics.ACKS.labels(str(pending is not None).lower()).inc()
+        (metrics.ACKS_MATCHED if pending is not None else metrics.ACKS_UNMATCHED).inc()
         if pending is None:
             return False
         held = session.held
@@ -369,7 +369,7 @@ class Gateway:
         except LinkClosed:
             metrics.PUSHES.labels("closing").inc()
             return False
-        metrics.PUSHES.labels("written").inc()
+        metrics.WRITTEN.inc()
         metrics.BYTES_OUT.inc(len(pending.frame))
         return True
 
