@@ -40,6 +40,7 @@ from proto.audience import (
     check_accounts,
     check_attribute_names,
     check_attribute_value,
+    check_declared,
     check_tags,
     validate_audience,
 )
@@ -341,7 +342,7 @@ class RedisAudience:
 
         async def read(pipe: Pipeline) -> list[dict[str, str]]:
             declared, *current = await self._read_keys(pipe, watched)
-            _check_declared(names, declared)
+            check_declared(names, (n.decode() for n in declared))
             return [_fields(flat) for flat in current]
 
         await self._transact(watched, read, write)
@@ -361,7 +362,7 @@ class RedisAudience:
         if audience.attributes:
             declared = await self._redis.smembers(keys.attribute_names(app_id))
             pairs = [*audience.attributes.and_, *audience.attributes.or_]
-            _check_declared({p.name for p in pairs}, declared)
+            check_declared((p.name for p in pairs), (n.decode() for n in declared))
         plan = _Plan(app_id, uuid.uuid4().hex, self._scored_since)
         async with self._redis.pipeline(transaction=True) as pipe:
             resolved = await plan.build(pipe, audience, now_ms)
@@ -398,13 +399,6 @@ class RedisAudience:
 
 def _conflict() -> AudienceError:
     return AudienceError(Code.CONFLICT, f"the data changed under {_TRIES} attempts; retry")
-
-
-def _check_declared(names: set[str], declared: list[bytes] | set[bytes]) -> None:
-    unknown = names - {n.decode() for n in declared}
-    if unknown:
-        raise AudienceError(Code.UNKNOWN_ATTRIBUTE,
-                            f"attributes {sorted(unknown)} are not declared for this app")
 
 
 class _Plan:

@@ -282,6 +282,14 @@ def check_accounts(accounts: Sequence[str], most: int) -> list[str]:
     return unique
 
 
+def check_declared(names: Iterable[str], declared: Iterable[str]) -> None:
+    """Raise unless every attribute name in ``names`` is one the app ``declared``."""
+    unknown = set(names) - set(declared)
+    if unknown:
+        raise AudienceError(Code.UNKNOWN_ATTRIBUTE,
+                            f"attributes {sorted(unknown)} are not declared for this app")
+
+
 def check_tags(tags: Sequence[str], limits: AudienceLimits) -> list[str]:
     """``tags`` without repeats, if there are 1 to ``tags_per_account`` valid tags."""
     unique = _unique(tags, "tags", limits.tags_per_account, Code.TOO_MANY_TAGS)

@@ -250,9 +250,17 @@ async def committed_offsets(group: str, topic: str) -> dict[int, int]:
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        return {tp.partition: (await consumer.committed(tp)) or -1 for tp in tps}
+        committed = {tp.partition: await consumer.committed(tp) for tp in tps}
     finally:
         await consumer.stop()
+    return {p: -1 if offset is None else offset for p, offset in committed.items()}
+
+
+async def caught_up(group: str, topic: str) -> bool:
+    """Whether ``group`` (of this run's roles) has committed every record of ``topic`` so far;
+    a partition it never committed counts as read only if nothing was published to it."""
+    committed = await committed_offsets(group, topic)
+    return {p: max(0, o) for p, o in committed.items()} == await end_offsets(topic)
 
 
 async def commit_offsets(group: str, topic: str, offsets: dict[int, int], *,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from herald.store import Store
 from proto import topics
 from proto.api import Accepted, ApiCode, PushBody, push_request
-from proto.audience import Audience, AudienceError, AudienceLimits, Code, validate_audience
+from proto.audience import Audience, AudienceLimits, check_declared, validate_audience
 from proto.envelopes import encode_push_request
 from proto.events import now_ms
 from proto.limits import IDEMPOTENCY_TTL_S
@@ -35,11 +35,8 @@ async def check_audience(store: Store, app_id: str, body: PushBody,
     audience = body.audience or Audience(registration_ids=list(body.registration_ids))
     validate_audience(audience, limits)
     if audience.attributes:
-        named = {p.name for p in (*audience.attributes.and_, *audience.attributes.or_)}
-        unknown = named - set(await store.attributes(app_id))
-        if unknown:
-            raise AudienceError(Code.UNKNOWN_ATTRIBUTE,
-                                f"attributes {sorted(unknown)} are not declared for this app")
+        check_declared((p.name for p in (*audience.attributes.and_, *audience.attributes.or_)),
+                       await store.attributes(app_id))
 
 
 @routes.post("/v1/push",

@@ -10,7 +10,7 @@ import time
 from herald.redis_store import RedisStore
 from proto import topics
 from proto.events import Stage
-from tests.e2e.test_callbacks import caught_up, event, produce, start_callbacks
+from tests.e2e.test_callbacks import event, events_handled, produce, start_callbacks
 from tests.harness import REDIS, TopicWatcher, committed_offsets, eventually, eventually_async
 from tests.test_callbacks import Receiver
 
@@ -40,7 +40,7 @@ async def test_sigkill_with_a_retry_pending_posts_it_after_restart(producer, log
         roles.append(first)
         await produce(producer, [event(Stage.DELIVERED, app_id, f"k1-{uid}", "d")])
         await eventually(lambda: seen("k1") >= 2, 10, "k1's retry in flight")
-        await eventually_async(caught_up, 10, "the main loop to commit k1, handed off")
+        await eventually_async(events_handled, 10, "the main loop to commit k1, handed off")
         await produce(producer, [event(Stage.DELIVERED, app_id, f"k2-{uid}", "d")])
         await eventually(lambda: seen("k2") >= 1, 10, "k2's first attempt in flight")
         first.kill()
@@ -71,7 +71,7 @@ async def test_sigkill_with_a_retry_pending_posts_it_after_restart(producer, log
         for loop in ("main", "retry"):
             assert second.find("stopping with posts in flight; their batch will be read again",
                                loop=loop)
-        assert not await caught_up()
+        assert not await events_handled()
         committed = await committed_offsets(topics.CALLBACKS_RETRY_GROUP, topics.CALLBACKS_RETRY)
         assert committed[k3.partition] <= k3.offset
         assert retries_of("k3") == [k3]

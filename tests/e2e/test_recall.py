@@ -16,9 +16,10 @@ from proto.events import now_ms
 from proto.tasks import TaskState
 from tests.e2e import stack
 from tests.e2e.test_fanout import populate
-from tests.e2e.test_stats import caught_up, stats_role
+from tests.e2e.test_stats import stats_role
 from tests.harness import (
     REDIS,
+    caught_up,
     commit_offsets,
     end_offsets,
     eventually,

@@ -22,8 +22,8 @@ from tests.harness import (
     REDIS,
     Role,
     TopicWatcher,
+    caught_up,
     commit_offsets,
-    committed_offsets,
     end_offsets,
     eventually_async,
     free_port,
@@ -57,11 +57,6 @@ def expected(app_id: str, task: str) -> TaskStats:
 
 def stats_role(logdir, port: int, name: str = "stats") -> Role:
     return Role(["stats"], {"HERALD_METRICS_PORT": str(port)}, logdir / f"{name}.log")
-
-
-async def caught_up(group: str, topic: str) -> bool:
-    """Whether ``group`` has committed every record of ``topic`` so far."""
-    return await committed_offsets(group, topic) == await end_offsets(topic)
 
 
 @pytest.fixture
