@@ -9,10 +9,9 @@ import os
 from callbacks.poster import new_client
 from callbacks.service import Callbacks
 from herald import logs, metrics
-from herald.kafka_bus import KafkaBus
-from herald.redis_store import RedisStore
 from herald.runtime import bounded
 from herald.settings import CallbacksSettings
+from herald.wiring import backends
 
 
 async def main(stop: asyncio.Event) -> None:
@@ -23,15 +22,9 @@ async def main(stop: asyncio.Event) -> None:
     # posts are counted in metrics, and failures logged by app.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    store = RedisStore(settings.redis_url)
-    await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-callbacks-{os.getpid()}",
-                   group_prefix=settings.group_prefix)
-    await bus.start()
-    client = new_client(max(settings.request_timeout_s, settings.first_timeout_s))
-    log.info("callbacks started")
-    await Callbacks(settings, store, bus, client).run(stop)
-    await bounded(client.aclose(), 5, "http")
-    await bounded(bus.stop(), 10, "kafka")
-    await bounded(store.close(), 5, "redis")
+    async with backends(settings, f"herald-callbacks-{os.getpid()}") as (store, bus):
+        client = new_client(max(settings.request_timeout_s, settings.first_timeout_s))
+        log.info("callbacks started")
+        await Callbacks(settings, store, bus, client).run(stop)
+        await bounded(client.aclose(), 5, "http")
     log.info("stopped")

@@ -6,10 +6,8 @@ import asyncio
 import os
 
 from herald import logs, metrics
-from herald.kafka_bus import KafkaBus
-from herald.redis_store import RedisStore
-from herald.runtime import bounded
 from herald.settings import RouterSettings
+from herald.wiring import backends
 from router.service import Router
 
 
@@ -18,13 +16,7 @@ async def main(stop: asyncio.Event) -> None:
     settings = RouterSettings()
     log = logs.configure(settings.log_level, role="router", pid=os.getpid())
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    store = RedisStore(settings.redis_url)
-    await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-router-{os.getpid()}",
-                   group_prefix=settings.group_prefix)
-    await bus.start()
-    log.info("router started")
-    await Router(settings, store, bus).run(stop)
-    await bounded(bus.stop(), 10, "kafka")
-    await bounded(store.close(), 5, "redis")
+    async with backends(settings, f"herald-router-{os.getpid()}") as (store, bus):
+        log.info("router started")
+        await Router(settings, store, bus).run(stop)
     log.info("stopped")

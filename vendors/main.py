@@ -11,10 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from herald import logs, metrics
-from herald.kafka_bus import KafkaBus
-from herald.redis_store import RedisStore
 from herald.runtime import bounded
 from herald.settings import VendorSettings
+from herald.wiring import backends
 from vendors import apns, fcm, harmony, honor, huawei, meizu, oppo, vivo, xiaomi
 from vendors.client import VendorClient
 from vendors.sandbox import SandboxClient
@@ -83,14 +82,8 @@ async def main(name: str, stop: asyncio.Event) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     client = make_client(name, settings)
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    store = RedisStore(settings.redis_url)
-    await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-vendor-{name}-{os.getpid()}",
-                   group_prefix=settings.group_prefix)
-    await bus.start()
-    log.info("sender started")
-    await Sender(settings, client, bus, store).run(stop)
-    await bounded(bus.stop(), 10, "kafka")
+    async with backends(settings, f"herald-vendor-{name}-{os.getpid()}") as (store, bus):
+        log.info("sender started")
+        await Sender(settings, client, bus, store).run(stop)
     await bounded(client.close(), 5, "vendor connections")
-    await bounded(store.close(), 5, "redis")
     log.info("stopped")

@@ -6,11 +6,9 @@ import asyncio
 import os
 
 from herald import logs, metrics
-from herald.kafka_bus import KafkaBus
-from herald.redis_store import RedisStore
-from herald.runtime import bounded
 from herald.settings import ApiSettings
 from herald.web import serve
+from herald.wiring import backends
 from router.api.app import create_app
 
 
@@ -19,13 +17,8 @@ async def main(stop: asyncio.Event) -> None:
     settings = ApiSettings()
     log = logs.configure(settings.log_level, role="api", pid=os.getpid())
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    store = RedisStore(settings.redis_url, limits=settings.audience_limits())
-    await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-api-{os.getpid()}",
-                   group_prefix=settings.group_prefix)
-    await bus.start()
-    await serve(create_app(settings, store, bus), settings.host, settings.port, stop,
-                lambda: log.info("api started", host=settings.host, port=settings.port))
-    await bounded(bus.stop(), 10, "kafka")
-    await bounded(store.close(), 5, "redis")
+    async with backends(settings, f"herald-api-{os.getpid()}",
+                        settings.audience_limits()) as (store, bus):
+        await serve(create_app(settings, store, bus), settings.host, settings.port, stop,
+                    lambda: log.info("api started", host=settings.host, port=settings.port))
     log.info("stopped")

@@ -6,11 +6,9 @@ import asyncio
 import os
 
 from herald import logs, metrics
-from herald.kafka_bus import KafkaBus
-from herald.redis_store import RedisStore
-from herald.runtime import bounded
 from herald.settings import ReceiptsSettings
 from herald.web import serve
+from herald.wiring import backends
 from vendors.receipts.app import create_app
 
 
@@ -19,15 +17,9 @@ async def main(stop: asyncio.Event) -> None:
     settings = ReceiptsSettings()
     log = logs.configure(settings.log_level, role="receipts", pid=os.getpid())
     metrics.serve(settings.metrics_host, settings.metrics_port)
-    store = RedisStore(settings.redis_url)
-    await store.ping()
-    bus = KafkaBus(settings.kafka_bootstrap, client_id=f"herald-receipts-{os.getpid()}",
-                   group_prefix=settings.group_prefix)
-    await bus.start()
-    app = create_app(store, bus, store, settings.max_body_bytes)
-    await serve(app, settings.host, settings.port, stop,
-                lambda: log.info("receipts started", host=settings.host, port=settings.port))
-    await bounded(bus.stop(), 10, "kafka")
-    await bounded(store.close(), 5, "redis")
+    async with backends(settings, f"herald-receipts-{os.getpid()}") as (store, bus):
+        app = create_app(store, bus, store, settings.max_body_bytes)
+        await serve(app, settings.host, settings.port, stop,
+                    lambda: log.info("receipts started", host=settings.host, port=settings.port))
     log.info("stopped")
 
