@@ -12,12 +12,16 @@ import msgspec
 
 from proto.audience import Audience, AudienceKind, ResolvedAudience
 from proto.errors import DecodeError
+from proto.events import now_ms
 from proto.limits import (
     ID_PATTERN,
     IDEMPOTENCY_PATTERN,
     MAX_LIFETIME_S,
+    MAX_SCHEDULE_AHEAD_S,
+    MAX_SPEED,
     MAX_TARGETS,
     MAX_VENDOR_TOKEN,
+    MIN_SPEED,
 )
 from proto.message import Message
 
@@ -37,6 +41,9 @@ class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     ``idempotency_key`` (like Tencent's MsgRandom, OneSignal's idempotency_key): a request
     repeating the key of one of the app's tasks in the last 7 days is that task, not a second
     push, whether it comes by HTTP or Kafka.
+    ``send_at_ms`` schedules the push (epoch milliseconds, at most 90 days ahead; a time past
+    is now). ``speed`` spreads its audience evenly at that many devices per second, over all
+    routers together. ``urgent`` pushes pass the app's quiet hours and frequency cap.
     """
 
     message: Message
@@ -45,10 +52,15 @@ class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     push_flag: Literal[0, 1] = 0
     lifetime_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_LIFETIME_S)] = 0
     idempotency_key: Annotated[str, msgspec.Meta(pattern=IDEMPOTENCY_PATTERN)] | None = None
+    send_at_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    speed: Annotated[int, msgspec.Meta(ge=MIN_SPEED, le=MAX_SPEED)] | None = None
+    urgent: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.registration_ids) == (self.audience is not None):
             raise ValueError("name the devices in exactly one of registration_ids or audience")
+        if self.send_at_ms is not None and self.send_at_ms > now_ms() + MAX_SCHEDULE_AHEAD_S * 1000:
+            raise ValueError("send_at_ms is more than 90 days ahead")
 
     def targets(self) -> list[str] | None:
         """The registration ids, if the push names its devices one by one; None if its

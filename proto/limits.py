@@ -29,5 +29,10 @@ MAX_LIFETIME_S = 7 * 24 * 3600
 #: Idempotency keys: printable ASCII words, as long as an id; a key is remembered 7 days.
 IDEMPOTENCY_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}\Z"
 IDEMPOTENCY_TTL_S = 7 * 24 * 3600
+#: A push may be scheduled at most 90 days ahead.
+MAX_SCHEDULE_AHEAD_S = 90 * 24 * 3600
+#: Push speed (devices per second a push is spread at): bounds of what a request may ask.
+MIN_SPEED = 10
+MAX_SPEED = 1_000_000
 #: Vendor token length (FCM tokens are ~160 characters, Huawei's up to 128, APNs 64 hex).
 MAX_VENDOR_TOKEN = 512
