@@ -13,7 +13,6 @@ costs one verification per run, not one per request. Anything else gets APNs's s
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from dataclasses import dataclass
@@ -25,11 +24,9 @@ import msgspec
 import uvloop
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
-from benchmarks.child import serve_commands
 from benchmarks.devices import rid
+from benchmarks.h2sink import serve_h2
 from benchmarks.producer import Bulk
 from benchmarks.sink import Slot, _Window
 from proto import topics
@@ -165,22 +162,6 @@ def main(spec: ApnsSinkSpec, counters: Any, conn: Connection) -> None:
 
 
 async def _run(spec: ApnsSinkSpec, counters: Any, conn: Connection) -> None:
-    window = _Window()
-    config = Config()
-    config.bind = [f"127.0.0.1:{spec.port}"]
-    config.certfile, config.keyfile = spec.certfile, spec.keyfile
-    config.alpn_protocols = ["h2"]
-    config.accesslog = None
-    config.errorlog = None
-    config.backlog = 1024
-    config.h2_max_concurrent_streams = 1000  # as APNs grants once a valid token was seen
-    config.keep_alive_timeout = 600
-    config.keep_alive_max_requests = 2**62  # hypercorn would GOAWAY after 1,000 streams
-    stop = asyncio.Event()
-    app = _Apns(spec, counters, window)
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    try:
-        await serve_commands(conn, window.report)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+    # As many streams as APNs grants once a valid token was seen.
+    await serve_h2(lambda window: _Apns(spec, counters, window), spec.port, spec.certfile,
+                   spec.keyfile, 1000, conn)

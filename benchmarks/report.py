@@ -156,12 +156,16 @@ COLUMNS: dict[str, list[Column]] = {
     ],
 }
 COLUMNS["vendor_apns"] = COLUMNS["vendor"]
-#: The APNs target is judged on ``vendor_apns``; the sandbox ``vendor`` result has no target.
+COLUMNS["vendor_fcm"] = [*COLUMNS["vendor"],
+                         ("access tokens minted", lambda r: r["access_tokens_minted"])]
+#: The APNs target is judged on ``vendor_apns``; the sandbox ``vendor`` result has no target;
+#: ``vendor_fcm`` has none of its own and is shown beside the APNs one.
 VERDICTS = {"connections": targets.connections, "unicast": targets.unicast,
             "router": targets.router, "vendor_apns": targets.vendor,
+            "vendor_fcm": targets.vendor_fcm,
             "reconnect": targets.reconnect, "broadcast": targets.broadcast}
 #: Command of a scenario whose module has another name.
-COMMANDS = {"vendor_apns": "vendor --channel apns"}
+COMMANDS = {"vendor_apns": "vendor --channel apns", "vendor_fcm": "vendor --channel fcm"}
 
 
 def table(scenario: str, runs: list[Run]) -> list[str]:

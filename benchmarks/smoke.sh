@@ -15,6 +15,8 @@ for scenario in connections unicast router vendor reconnect broadcast; do
 done
 echo "== benchmarks.vendor --channel apns --smoke"
 "$PYTHON" -m benchmarks.vendor --channel apns --smoke --out "$out" || failed+=(vendor_apns)
+echo "== benchmarks.vendor --channel fcm --smoke"
+"$PYTHON" -m benchmarks.vendor --channel fcm --smoke --out "$out" || failed+=(vendor_fcm)
 for result in "$out"/*.json; do  # the report reads non-smoke results only
   [[ -e "$result" ]] && sed -i 's/"smoke": true/"smoke": false/' "$result"
 done

@@ -116,6 +116,25 @@ def vendor(result: Result | None) -> Verdict:
     return Verdict(target, "met" if ok else "missed", detail)
 
 
+def vendor_fcm(result: Result | None) -> Verdict:
+    """FCM requests/s per sender process: the ``vendor_fcm`` result (``python -m
+    benchmarks.vendor --channel fcm``), at its largest size. The issue sets no FCM target, so
+    the status says so and the figure is shown against the APNs one."""
+    target = "FCM requests/s per sender process"
+    no_target = f"no target (APNs target is {APNS_PER_S:,}/s)"
+    runs = _measured(result)
+    if not runs:
+        return Verdict(target, f"not measured; {no_target}",
+                       "no vendor_fcm result: `python -m benchmarks.vendor --channel fcm`")
+    run = max(runs, key=lambda r: r["size"])
+    detail = (f"{run['requests_per_s']:,.0f}/s over {run['requests']:,} requests "
+              f"({run['requests_per_sender_cpu_s']:,.0f} per sender CPU-second, sender CPU "
+              f"{run['cpu']['sender']:.0%}; local HTTP/2 + TLS endpoint)")
+    if run["requests"] != run["size"]:
+        detail += f"; the endpoint saw {run['requests']:,} of {run['size']:,}"
+    return Verdict(target, no_target, detail)
+
+
 def reconnect(result: Result | None) -> Verdict:
     """Draining a gateway (SIGTERM) loses no push: met if ``lost`` is 0 at every size."""
     target = "reconnect / drain: zero loss"

@@ -13,8 +13,15 @@ app's token-auth credentials (a fresh ES256 key) are stored through ``RedisStore
 carry 64-hex device tokens, one APNs request per device. Its results are scenario
 ``vendor_apns``.
 
-    python -m benchmarks.vendor [--channel sandbox|apns] [--sizes 10000,50000] [--targets 1]
-                                [--smoke]
+``--channel fcm`` runs ``herald vendor fcm`` against ``benchmarks.fcm_sink`` (the same HTTP/2
+over TLS on hypercorn, serving both Google's OAuth2 token endpoint and FCM v1's
+``messages:send``); the app's service account (a fresh RSA key, ``token_uri`` on the endpoint)
+is checked and stored as ``herald credentials set`` does, ``HERALD_VENDOR_URL`` points the
+sends at the endpoint, the jobs carry FCM-shaped registration tokens, one FCM request per
+device. Its results are scenario ``vendor_fcm``.
+
+    python -m benchmarks.vendor [--channel sandbox|apns|fcm] [--sizes 10000,50000]
+                                [--targets 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -27,10 +34,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cli, redisdata, results
-from benchmarks.apns_sink import ApnsJobs, ApnsSinkSpec, credentials
-from benchmarks.apns_sink import main as apns_sink_main
+from benchmarks import apns_sink, cli, fcm_sink, redisdata, results
+from benchmarks.apns_sink import ApnsJobs, ApnsSinkSpec
 from benchmarks.child import Child
+from benchmarks.fcm_sink import FcmJobs, FcmSinkSpec
 from benchmarks.lag import GroupLag, publish_and_drain
 from benchmarks.procs import (
     Role,
@@ -47,9 +54,14 @@ from benchmarks.sink import main as sink_main
 from herald.devcert import self_signed
 from herald.redis_store import RedisStore
 from proto import keys, topics
+from vendors.main import check_credentials
 
 SCENARIO = "vendor"
-CHANNELS = ("sandbox", "apns")
+#: Vendor jobs of each channel measured.
+JOBS: dict[str, type[Bulk]] = {"sandbox": Bulk, "apns": ApnsJobs, "fcm": FcmJobs}
+CHANNELS = tuple(JOBS)
+#: Channels that send one request per device.
+PER_DEVICE = ("apns", "fcm")
 _REQUESTS = "herald_vendor_requests_total"
 
 
@@ -63,9 +75,9 @@ async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, s
     results0 = sender.metric(_REQUESTS, by="result")
     await sink.ask("report")
     assigned0 = len(sender.logged("partitions assigned"))
-    jobs = ApnsJobs if args.channel == "apns" else Bulk
-    spec = jobs("vendor_jobs", tag, args.devices, size, args.targets, f"{tag}-s{size}",
-                partitions)
+    grants0 = sink.count(fcm_sink.GRANTS)
+    spec = JOBS[args.channel]("vendor_jobs", tag, args.devices, size, args.targets,
+                              f"{tag}-s{size}", partitions)
     produced, drained_at = await publish_and_drain(spec, lag, timeout_s=120 + size / 200)
     after, seen = sample(pids), await sink.ask("report")
     sender.check()
@@ -77,6 +89,8 @@ async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, s
     sender_cpu_s = after["sender"].cpu_s - before["sender"].cpu_s
     cpu = shares(after, before)
     window = after["machine"].at - before["machine"].at
+    extra = ({"access_tokens_minted": sink.count(fcm_sink.GRANTS) - grants0}
+             if args.channel == "fcm" else {})
     return {
         "size": size, "targets_per_request": args.targets, "requests": requests,
         "devices": sink.count(Slot.TOKENS) - tokens0,
@@ -91,29 +105,45 @@ async def measure(size: int, args: argparse.Namespace, tag: str, sender: Role, s
         "other_load_before_cores": quiet_before,
         "other_load_cores": elsewhere(cpu, produced["cpu_s"] / window),
         "sender_rss_mib": round(after["sender"].rss / 2**20, 1),
-        "rebalances": len(sender.logged("partitions assigned")) - assigned0,
+        "rebalances": len(sender.logged("partitions assigned")) - assigned0, **extra,
     }
 
 
-async def _apns_endpoint(port: int, tag: str, folder: Path) -> tuple[Child, dict[str, str]]:
-    """Start the APNs endpoint, store the app's credentials; the sender's environment."""
-    certfile, keyfile = map(str, self_signed(folder))
-    creds, public_pem = credentials()
+async def _store_credentials(tag: str, vendor: str, creds: dict[str, str]) -> None:
+    """Check and store the app's credentials as ``herald credentials set`` does."""
+    check_credentials(vendor, creds)
     store = RedisStore(redisdata.REDIS)
     try:
-        await store.put_credentials(tag, "apns", creds)
+        await store.put_credentials(tag, vendor, creds)
     finally:
         await store.close()
-    sink = Child(apns_sink_main, ApnsSinkSpec(port, certfile, keyfile, public_pem))
+
+
+async def _endpoint(vendor: str, port: int, tag: str,
+                    folder: Path) -> tuple[Child, dict[str, str]]:
+    """Start the vendor's endpoint, store the app's credentials; the sender's environment."""
+    if vendor == "sandbox":
+        return Child(sink_main, SinkSpec(port)), {
+            "HERALD_SANDBOX_URL": f"http://127.0.0.1:{port}/push"}
+    certfile, keyfile = map(str, self_signed(folder))
     url = f"https://127.0.0.1:{port}"
-    return sink, {"HERALD_VENDOR_URL": url, "HERALD_VENDOR_SANDBOX_URL": url,
-                  "HERALD_VENDOR_CA_FILE": certfile}
+    env = {"HERALD_VENDOR_URL": url, "HERALD_VENDOR_CA_FILE": certfile}
+    if vendor == "apns":
+        creds, public_pem = apns_sink.credentials()
+        await _store_credentials(tag, vendor, creds)
+        sink = Child(apns_sink.main, ApnsSinkSpec(port, certfile, keyfile, public_pem))
+        return sink, {**env, "HERALD_VENDOR_SANDBOX_URL": url}
+    token_uri = f"{url}/token"
+    creds, public_pem = fcm_sink.credentials(token_uri)
+    await _store_credentials(tag, vendor, creds)
+    sink = Child(fcm_sink.main, FcmSinkSpec(port, certfile, keyfile, public_pem, token_uri))
+    return sink, env
 
 
-async def _forget_credentials(tag: str) -> None:
+async def _forget_credentials(tag: str, vendor: str) -> None:
     r = redisdata.client()
     try:
-        await r.delete(keys.credentials(tag, "apns"))
+        await r.delete(keys.credentials(tag, vendor))
     finally:
         await r.aclose()
 
@@ -124,13 +154,9 @@ async def run(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]
     logs = cli.workdir(SCENARIO)
     tag = f"bench-vendor-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    folder = tempfile.TemporaryDirectory(prefix="herald-bench-apns-")
-    if vendor == "apns":
-        sink, env = await _apns_endpoint(port, tag, Path(folder.name))
-    else:
-        sink = Child(sink_main, SinkSpec(port))
-        env = {"HERALD_SANDBOX_URL": f"http://127.0.0.1:{port}/push"}
-    jobs = ApnsJobs if vendor == "apns" else Bulk
+    folder = tempfile.TemporaryDirectory(prefix=f"herald-bench-{vendor}-")
+    sink, env = await _endpoint(vendor, port, tag, Path(folder.name))
+    jobs = JOBS[vendor]
     lag = await GroupLag(topics.vendor_group(vendor), topics.vendor_topic(vendor)).start()
     sender: Role | None = None
     runs = []
@@ -155,8 +181,9 @@ async def run(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]
             await sender.stop()
         await lag.close()
         await sink.stop()
-        if vendor == "apns":
-            await _forget_credentials(tag)
+        if vendor != "sandbox":
+            await _forget_credentials(tag, vendor)
+        await redisdata.forget(tag, [])  # the traces and stats the sender wrote
         folder.cleanup()
     return runs
 
@@ -167,13 +194,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--targets", type=int, default=1,
                         help="devices per vendor request [1, as APNs sends]")
     parser.add_argument("--channel", choices=CHANNELS, default="sandbox",
-                        help="vendor sender to measure [sandbox]; apns writes scenario "
-                             "vendor_apns")
+                        help="vendor sender to measure [sandbox]; apns and fcm write "
+                             "scenarios vendor_apns and vendor_fcm")
     args = cli.prepare(argv, parser)
     args.devices = 100_000
     sizes = cli.choose(args, "10000,50000", "200")
-    if args.channel == "apns" and args.targets != 1:
-        parser.error("APNs sends one request per device: --targets must be 1")
+    if args.channel in PER_DEVICE and args.targets != 1:
+        parser.error(f"{args.channel} sends one request per device: --targets must be 1")
     runs = asyncio.run(run(args, sizes))
     params = {"vendor": args.channel, "targets_per_request": args.targets,
               "other_group_members": args.members_before}
