@@ -48,6 +48,8 @@ class Device:
     vendor_token: str = ""
     platform: str = "android"
     locale: str = ""
+    #: The IANA time zone the device reports (its quiet hours are in it).
+    tz: str = ""
     registration_id: str = ""
     token: str = ""
     #: The last token, kept to renew the registration when the server says it expired.
@@ -77,7 +79,7 @@ class Device:
             await ws.send(frames.encode(Register(
                 app=self.app_id, key=self.client_key, platform=self.platform,
                 vendor=self.vendor, vtoken=self.vendor_token, locale=self.locale,
-                rid=self.registration_id, token=self.expired_token)))
+                tz=self.tz, rid=self.registration_id, token=self.expired_token)))
             registered = await self._expect(Registered)
             self.registration_id, self.token = registered.rid, registered.token
         await ws.send(frames.encode(Hello(app=self.app_id, rid=self.registration_id,

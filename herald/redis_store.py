@@ -9,8 +9,11 @@ import msgspec
 import redis.asyncio as redis
 
 from herald.redis_audience import RedisAudience
+from herald.redis_policy import RedisPolicy
 from herald.redis_stats import RedisStats
 from herald.redis_tasks import RedisTasks
+from herald.redis_templates import RedisTemplates
+from herald.redis_timers import RedisTimers
 from herald.store import DeviceState, Held, Presence, Stored
 from proto import keys
 from proto.audience import DEFAULT_LIMITS, AudienceLimits
@@ -84,9 +87,12 @@ def _parse_record(raw: bytes | None) -> DeviceRecord | None:
         return None
 
 
-class RedisStore(RedisAudience, RedisTasks, RedisStats):
+class RedisStore(RedisAudience, RedisTasks, RedisStats, RedisTimers, RedisPolicy,
+                 RedisTemplates):
     """Redis implementation of ``herald.store.Store``; audiences (``RedisAudience``), tasks
-    (``RedisTasks``) and statistics (``RedisStats``) share its connection pool."""
+    (``RedisTasks``), statistics (``RedisStats``), timers (``RedisTimers``), app policies
+    (``RedisPolicy``) and templates (``RedisTemplates``) share its connection pool (and one
+    object: each part names its attributes apart)."""
 
     def __init__(self, url: str, max_connections: int = 64,
                  limits: AudienceLimits = DEFAULT_LIMITS) -> None:
@@ -98,6 +104,9 @@ class RedisStore(RedisAudience, RedisTasks, RedisStats):
         RedisAudience.__init__(self, client, limits)
         RedisTasks.__init__(self, client)
         RedisStats.__init__(self, client)
+        RedisTimers.__init__(self, client)
+        RedisPolicy.__init__(self, client)
+        RedisTemplates.__init__(self, client)
         self._connect = self._redis.register_script(_CONNECT)
         self._refresh = self._redis.register_script(_REFRESH)
         self._drop = self._redis.register_script(_DROP)

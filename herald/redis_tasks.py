@@ -14,7 +14,8 @@ from proto.tasks import TaskStatus, status_of
 # Apply one Progress. KEYS[1]: the task hash, KEYS[2]: its routed shards, KEYS[3]: the app's
 # task index (a task is listed from the time it started; entries older than the TTL go).
 # ARGV: now, audience ('' = not starting), step ('' = none), shards, devices, last (0/1),
-# shard ('' = none), TTL, the task id, the target, then decision name and count pairs. A step
+# shard ('' = none), TTL, the task id, the target, the shards the shard held back for later,
+# then decision name and count pairs. A step
 # counts only past the last one counted, a shard's decisions only the first time the shard is
 # added: a replayed batch changes nothing.
 _PROGRESS = """
@@ -36,7 +37,8 @@ if ARGV[3] ~= '' then
   end
 end
 if ARGV[7] ~= '' and redis.call('SADD', KEYS[2], ARGV[7]) == 1 then
-  for i = 11, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
+  redis.call('HINCRBY', t, 'shards', ARGV[11])
+  for i = 12, #ARGV, 2 do redis.call('HINCRBY', t, 'n:' .. ARGV[i], ARGV[i + 1]) end
 end
 redis.call('EXPIRE', t, ARGV[8])
 redis.call('EXPIRE', KEYS[2], ARGV[8])
@@ -122,7 +124,7 @@ class RedisTasks:
                           keys.tasks(p.app_id)],
                     args=[now_ms, p.audience, "" if p.step is None else p.step, p.shards,
                           p.devices, int(p.last), p.shard, keys.TASK_TTL_S, p.task_id, p.target,
-                          *pairs],
+                          p.held, *pairs],
                     client=pipe)
             await pipe.execute()
 

@@ -97,6 +97,11 @@ class RouterSettings(AudienceSettings):
                               "batch at most.")
     vendor_batch: int = Field(500, description="Devices per vendor job at most.")
     inbox_max: int = Field(100, description="Messages a device's offline inbox keeps.")
+    timer_tick_s: float = Field(0.02, description="How often the router looks for due timers "
+                                "(scheduled pushes, paced shards, pushes held by quiet hours).")
+    timer_batch: int = Field(500, description="Timers published per look at most.")
+    timer_lease_ms: int = Field(30_000, description="How long a router holds the timers it "
+                                "took before another may publish them (if it died).")
 
 
 class ApiSettings(AudienceSettings):

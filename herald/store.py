@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from herald.audience_store import AudienceStore
+from herald.policy_store import PolicyStore
 from herald.stats_store import StatsStore
 from herald.task_store import TaskStore
+from herald.template_store import TemplateStore
+from herald.timer_store import TimerStore
 from proto.callbacks import CallbackConfig
 from proto.envelopes import AppRecord, DeviceRecord
 
@@ -51,10 +54,12 @@ class Stored:
     frame: bytes
 
 
-class Store(AudienceStore, TaskStore, StatsStore, Protocol):
+class Store(AudienceStore, TaskStore, StatsStore, TimerStore, PolicyStore, TemplateStore,
+            Protocol):
     """Apps, devices, presence, node inboxes and offline inboxes; accounts, tags, attributes
     and audiences (``AudienceStore``); the progress of push tasks (``TaskStore``); their
-    statistics (``StatsStore``)."""
+    statistics (``StatsStore``); timers and scheduled pushes (``TimerStore``); delivery
+    policies and frequency caps (``PolicyStore``); push templates (``TemplateStore``)."""
 
     async def ping(self) -> None:
         """Raise if the backend cannot be reached."""

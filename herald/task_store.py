@@ -56,9 +56,11 @@ class Progress:
     shards: int = 0
     devices: int = 0
     last: bool = False
-    #: A shard was routed: its name and the routing decisions it made, by kind.
+    #: A shard was routed: its name and the routing decisions it made, by kind, and the
+    #: shards it left for later (devices in quiet hours), which its task counts as its own.
     shard: str = ""
     decisions: Mapping[str, int] = field(default_factory=dict)
+    held: int = 0
 
 
 class TaskStore(Protocol):

@@ -10,8 +10,8 @@ The app a call acts for is never part of a body: it comes from the call's creden
 body may name its ``app_id``, as a push request on ``push.requests`` does, but only to have it
 checked against the credentials.
 
-Errors: every refused call answers an ``ErrorBody``: ``code`` is an ``ApiCode`` or a
-``proto.audience.Code``, ``reason`` a sentence for people.
+Errors: every refused call answers an ``ErrorBody``: ``code`` is an ``ApiCode``, a
+``proto.audience.Code`` or a ``proto.templates.TemplateCode``, ``reason`` a sentence for people.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from proto.limits import ACCOUNT_RE
 from proto.message import Message
 from proto.stats import Funnel
 from proto.tasks import TaskStatus
+from proto.templates import TemplateCode
 
 
 class ApiCode(StrEnum):
@@ -51,6 +52,12 @@ class ApiCode(StrEnum):
     BAD_URL = "bad_url"
     #: A callback stage that is not an event stage.
     BAD_STAGE = "bad_stage"
+    #: A delivery policy body that does not decode to a valid policy (its times, zone, cap).
+    INVALID_POLICY = "invalid_policy"
+    #: A template body that does not decode to a valid template (its message, variables).
+    INVALID_TEMPLATE = "invalid_template"
+    #: A template id in the path that cannot be one.
+    BAD_TEMPLATE_ID = "bad_template_id"
     #: No credentials, malformed ones, an unknown app or a wrong secret.
     UNAUTHORIZED = "unauthorized"
     #: Valid credentials that do not allow the call (app creation without the admin token).
@@ -65,8 +72,13 @@ class ApiCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     APP_EXISTS = "app_exists"
     TASK_EXISTS = "task_exists"
+    TEMPLATE_EXISTS = "template_exists"
+    #: The app keeps as many templates as it may (``proto.limits.MAX_TEMPLATES``).
+    TOO_MANY_TEMPLATES = "too_many_templates"
     TASK_DONE = "task_done"
     TASK_STOPPED = "task_stopped"
+    #: A scheduled push whose send time came: it is sent or being sent.
+    TASK_SENT = "task_sent"
     RECALLED_ALREADY = "recalled_already"
     #: The task started longer ago than HERALD_RECALL_WINDOW_S.
     RECALL_WINDOW_PASSED = "recall_window_passed"
@@ -79,7 +91,7 @@ class ApiCode(StrEnum):
 
 
 #: Every code an ``ErrorBody`` may carry.
-ERROR_CODES = sorted({*ApiCode, *Code})
+ERROR_CODES = sorted({*ApiCode, *Code, *TemplateCode})
 
 #: An account id. The pattern is shown in the document but not enforced by the decoder, so
 #: that a bad account gets ``Code.BAD_ACCOUNT`` from the audience checks, as in every call.
@@ -219,6 +231,20 @@ class Accepted(msgspec.Struct, **_REPLY):
     """A push accepted and published: its task id, to ask about it or stop it."""
 
     task_id: str
+
+
+class Scheduled(msgspec.Struct, **_REPLY):
+    """A push waiting for its send time, as it was requested."""
+
+    task_id: str
+    send_at_ms: int
+    push: PushRequest
+
+
+class ScheduledList(msgspec.Struct, **_REPLY):
+    """The app's scheduled pushes, soonest first (``GET /v1/schedules``)."""
+
+    scheduled: list[Scheduled]
 
 
 class RecallBody(msgspec.Struct, **_BODY):

@@ -16,6 +16,7 @@ from proto.events import now_ms
 from proto.limits import (
     ID_PATTERN,
     IDEMPOTENCY_PATTERN,
+    MAX_CALL_LIFETIME_S,
     MAX_LIFETIME_S,
     MAX_SCHEDULE_AHEAD_S,
     MAX_SPEED,
@@ -24,14 +25,17 @@ from proto.limits import (
     MIN_SPEED,
 )
 from proto.message import Message
+from proto.templates import TemplateRef
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 
 
 class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True,
                   omit_defaults=True):
-    """What to push (``message``), to whom, and what to do when offline: a push request
-    without its ids, as the HTTP API takes it.
+    """What to push (``message``, or a ``template`` with its variables: exactly one of them),
+    to whom, and what to do when offline: a push request without its ids, as the HTTP API
+    takes it. A template is filled in (``proto.templates.render``) before anything is sent;
+    a missing or unknown variable refuses the push.
 
     The devices are named in exactly one of two ways: ``registration_ids`` (up to 1,000, the
     shorthand of ``{"audience": {"registration_ids": [...]}}``) or ``audience`` (all users, a
@@ -46,7 +50,8 @@ class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     routers together. ``urgent`` pushes pass the app's quiet hours and frequency cap.
     """
 
-    message: Message
+    message: Message | None = None
+    template: TemplateRef | None = None
     registration_ids: Annotated[list[Id], msgspec.Meta(max_length=MAX_TARGETS)] = []
     audience: Audience | None = None
     push_flag: Literal[0, 1] = 0
@@ -57,10 +62,15 @@ class PushContent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froz
     urgent: bool = False
 
     def __post_init__(self) -> None:
+        if (self.message is None) == (self.template is None):
+            raise ValueError("give exactly one of message or template")
         if bool(self.registration_ids) == (self.audience is not None):
             raise ValueError("name the devices in exactly one of registration_ids or audience")
         if self.send_at_ms is not None and self.send_at_ms > now_ms() + MAX_SCHEDULE_AHEAD_S * 1000:
             raise ValueError("send_at_ms is more than 90 days ahead")
+        if (self.message is not None and self.message.kind == "call"
+                and self.lifetime_s > MAX_CALL_LIFETIME_S):
+            raise ValueError(f"a call's lifetime_s is at most {MAX_CALL_LIFETIME_S} s")
 
     def targets(self) -> list[str] | None:
         """The registration ids, if the push names its devices one by one; None if its
@@ -214,6 +224,14 @@ class FanoutPush(msgspec.Struct, array_like=True, frozen=True, kw_only=True):
     expires_at_ms: int = 0
     recall: bool = False
     replace: bool = False
+    #: Devices per second the audience is spread at (0: as fast as it goes), from
+    #: ``started_ms``: a shard is routed when the devices before it have had their time.
+    speed: int = 0
+    started_ms: int = 0
+    #: The request's ``urgent``: its shards pass quiet hours and the frequency cap.
+    urgent: bool = False
+    #: A shard of devices held through their quiet hours: not held again.
+    released: bool = False
 
 
 class FanoutStep(msgspec.Struct, array_like=True, frozen=True, tag="s"):
@@ -225,6 +243,8 @@ class FanoutStep(msgspec.Struct, array_like=True, frozen=True, tag="s"):
     resolved: ResolvedAudience
     seq: int
     cursor: int
+    #: Devices the steps before this one cut (where a paced push's schedule stands).
+    before: int = 0
 
 
 class FanoutShard(msgspec.Struct, array_like=True, frozen=True, tag="h"):

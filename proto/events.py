@@ -83,6 +83,8 @@ class Reason(StrEnum):
     NOT_SUPPORTED = "not_supported"
     #: The app recalled the push before it reached the device.
     RECALLED = "recalled"
+    #: The device's account had its app's frequency cap of pushes for the period already.
+    FREQUENCY_CAPPED = "frequency_capped"
 
 
 class Channel(StrEnum):

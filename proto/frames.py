@@ -268,9 +268,18 @@ def _account(obj: dict[Any, Any], name: str) -> str:
     return value
 
 
+#: Message kinds a v1 frame carries as ``kind`` "notify" plus ``scene``: new values of
+#: ``kind`` would need v2, while a client that ignores ``scene`` still shows a notification.
+SCENES = frozenset({"chat", "call"})
+
+
 def _known(value: dict[Any, Any]) -> dict[Any, Any]:
     # Message fields added later within v1 are ignored by older clients, not refused.
-    return {k: v for k, v in value.items() if k in Message.__struct_fields__}
+    known = {k: v for k, v in value.items() if k in Message.__struct_fields__}
+    scene = value.get("scene")
+    if isinstance(scene, str) and scene in SCENES and known.get("kind", "notify") == "notify":
+        known["kind"] = scene
+    return known
 
 
 def _message(obj: dict[Any, Any], name: str) -> dict[str, Any]:
@@ -360,8 +369,12 @@ def decode_server(data: bytes) -> ServerFrame:
 
 
 def message_map(message: Message) -> dict[str, Any]:
-    """The ``msg`` field of a PUSH frame for ``message`` (defaults left out)."""
-    return msgspec.to_builtins(message)
+    """The ``msg`` field of a PUSH frame for ``message`` (defaults left out; a chat or call
+    as ``kind`` "notify" with its ``scene``)."""
+    msg: dict[str, Any] = msgspec.to_builtins(message)
+    if message.kind in SCENES:
+        msg |= {"kind": "notify", "scene": message.kind}
+    return msg
 
 
 def message_of(push: Push) -> Message:

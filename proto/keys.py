@@ -212,3 +212,46 @@ def tasks(app_id: str) -> str:
 def callback(app_id: str) -> str:
     """JSON ``CallbackConfig`` of the app (with its signing secret)."""
     return f"{PREFIX}:app:{{{app_id}}}:callback"
+
+
+# Timers: records to publish later (``herald.redis_timers``): scheduled pushes, paced fan-out
+# shards and steps, pushes held through quiet hours. Not hash-tagged by app: one sorted set
+# orders every app's timers, so one query finds what is due.
+
+
+def timers() -> str:
+    """Sorted set of timer ids by the time (ms) they are due, or their lease ends."""
+    return f"{PREFIX}:timers"
+
+
+def timer(timer_id: str) -> str:
+    """Hash of a timer's record: topic ``t``, key ``k``, value ``v``; for a scheduled push
+    also the index ``i`` that lists it and its member ``m`` there."""
+    return f"{PREFIX}:timer:{timer_id}"
+
+
+def scheduled(app_id: str) -> str:
+    """Sorted set of the app's scheduled task ids by their send time (ms)."""
+    return f"{PREFIX}:{{{app_id}}}:scheduled"
+
+
+# Delivery policy (``herald.redis_policy``): quiet hours and the frequency cap.
+
+
+def policy(app_id: str) -> str:
+    """JSON ``proto.policy.AppPolicy`` of the app."""
+    return f"{PREFIX}:app:{{{app_id}}}:policy"
+
+
+def cap(app_id: str, subject: str) -> str:
+    """Sorted set of the task ids that reached ``subject`` (``proto.policy.cap_subject``: an
+    account, or a device without one) within the cap's period, scored by time (ms)."""
+    return f"{PREFIX}:{{{app_id}}}:cap:{subject}"
+
+
+# Push templates (``herald.redis_templates``).
+
+
+def templates(app_id: str) -> str:
+    """Hash of the app's templates: template id to JSON ``proto.templates.Template``."""
+    return f"{PREFIX}:{{{app_id}}}:templates"

@@ -9,6 +9,11 @@ ID_RE = re.compile(ID_PATTERN)
 ID_MAX = 64
 #: Account ids (user ids of the app) may also look like e-mail addresses or phone numbers.
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.@+\-]{1,64}\Z")
+#: Conversation ids of chat messages: an account id's characters and ``:`` (``group:42``), at
+#: most 64 characters, since the conversation is the chat's collapse id too.
+CONVERSATION_PATTERN = r"^[A-Za-z0-9_.@+:\-]{1,64}\Z"
+#: A call rings now or never: its push may wait for an offline device at most a minute.
+MAX_CALL_LIFETIME_S = 60
 
 #: Largest websocket message a device may send, in bytes.
 MAX_FRAME_BYTES = 16 * 1024
@@ -34,5 +39,17 @@ MAX_SCHEDULE_AHEAD_S = 90 * 24 * 3600
 #: Push speed (devices per second a push is spread at): bounds of what a request may ask.
 MIN_SPEED = 10
 MAX_SPEED = 1_000_000
+#: Frequency caps (``proto.policy``): pushes an account may get per period, and the period's
+#: bounds (a minute to 30 days, the longest a cap's window is kept in Redis).
+MAX_CAP_COUNT = 1000
+MIN_CAP_PERIOD_S = 60
+MAX_CAP_PERIOD_S = 30 * 24 * 3600
+#: Templates (``proto.templates``): variable names (as placeholders ``{{name}}``), how many
+#: one template declares, how long a value may be, and how many templates an app keeps.
+VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,31}"
+VARIABLE_PATTERN = rf"^{VARIABLE_NAME}\Z"
+MAX_TEMPLATE_VARIABLES = 20
+MAX_VARIABLE_VALUE = 1024
+MAX_TEMPLATES = 1000
 #: Vendor token length (FCM tokens are ~160 characters, Huawei's up to 128, APNs 64 hex).
 MAX_VENDOR_TOKEN = 512

@@ -18,6 +18,8 @@ class TaskState(StrEnum):
 
     #: Accepted by the API and published; no router has started it yet.
     QUEUED = "queued"
+    #: Waiting for its send time (``send_at_ms``).
+    SCHEDULED = "scheduled"
     #: A router started it: its audience is being cut into shards or its shards are routed.
     RUNNING = "running"
     #: Every device of its audience has had its routing decision.
@@ -40,6 +42,8 @@ class TaskStatus(msgspec.Struct, kw_only=True, frozen=True):
     state: TaskState
     audience: str = ""
     accepted_ms: int = 0
+    #: The send time of a scheduled push.
+    scheduled_ms: int = 0
     started_ms: int = 0
     stopped_ms: int = 0
     recalled_ms: int = 0
@@ -58,6 +62,7 @@ ACCEPTED = "accepted_ms"
 STARTED = "started_ms"
 STOPPED = "stopped_ms"
 RECALLED = "recalled_ms"
+SCHEDULED = "scheduled_ms"
 REJECTED = "rejected_ms"
 REASON = "reason"
 AUDIENCE = "audience"
@@ -88,6 +93,8 @@ def status_of(app_id: str, task_id: str, fields: Mapping[str, str],
         state = TaskState.DONE
     elif fields.get(STARTED):
         state = TaskState.RUNNING
+    elif fields.get(SCHEDULED):
+        state = TaskState.SCHEDULED
     else:
         state = TaskState.QUEUED
     decisions = {name[len(DECISION_PREFIX):]: int(value) for name, value in fields.items()
@@ -95,6 +102,7 @@ def status_of(app_id: str, task_id: str, fields: Mapping[str, str],
     return TaskStatus(task_id=task_id, app_id=app_id, state=state,
                       audience=fields.get(AUDIENCE, ""),
                       accepted_ms=int(fields.get(ACCEPTED, 0)),
+                      scheduled_ms=int(fields.get(SCHEDULED, 0)),
                       started_ms=int(fields.get(STARTED, 0)),
                       stopped_ms=int(fields.get(STOPPED, 0)),
                       recalled_ms=int(fields.get(RECALLED, 0)),

@@ -49,6 +49,6 @@ async def cut(store: AudienceStore, step: FanoutStep, shard_size: int, shards: i
     devices = list(seen)
     cut_shards = [FanoutShard(step.push, f"{step.seq}.{i}", devices[start:start + shard_size])
                   for i, start in enumerate(range(0, len(devices), shard_size))]
-    following = (FanoutStep(step.push, step.resolved, step.seq + 1, cursor) if cursor
-                 else None)
+    following = (FanoutStep(step.push, step.resolved, step.seq + 1, cursor,
+                            step.before + len(devices)) if cursor else None)
     return Cut(cut_shards, following, len(devices))

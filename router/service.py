@@ -4,7 +4,9 @@ One loop consumes ``push.requests`` (new pushes), ``push.fallback`` (pushes a ga
 could not deliver online, which go down the offline path only) and ``push.recalls`` in the
 group ``herald-router``; the other consumes ``push.fanout`` (planning steps and shards of pushes to
 resolved audiences, see ``router.fanout``) in ``herald-router-fanout``, in smaller batches,
-since one shard carries a thousand devices. Both run every record through ``route``.
+since one shard carries a thousand devices. Both run every record through ``route``. Beside
+them, the timer loop (``router.timers``) publishes what waits for its time: scheduled requests,
+paced shards (``router.pacing``) and shards held through quiet hours (``router.quiet``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from herald.runtime import consume, dead_letter
 from herald.settings import RouterSettings
 from herald.store import DeviceState, Store
 from herald.task_store import Progress
+from herald.timer_store import Timer, schedule_timer_id
 from proto import frames, topics
 from proto.audience import Audience, AudienceError, ResolvedAudience
 from proto.envelopes import (
@@ -41,9 +44,12 @@ from proto.envelopes import (
 from proto.errors import DecodeError
 from proto.events import Channel, Event, Reason, Stage, encode_event, now_ms
 from proto.limits import IDEMPOTENCY_TTL_S
-from router import fanout, metrics
+from proto.templates import TemplateError
+from router import caps, fanout, metrics, pacing, templating
 from router.decide import Plan, Policy, by_platform, decide, take_back
-from router.intake import Push, Start, by_language, decode, target_of
+from router.intake import Later, Push, Start, by_language, decode, target_of
+from router.quiet import QuietHoursHold
+from router.timers import TimerLoop, count_set
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -68,6 +74,7 @@ class _Work:
 
     pushes: list[Push] = dataclasses.field(default_factory=list)
     starts: list[Start] = dataclasses.field(default_factory=list)
+    later: list[Later] = dataclasses.field(default_factory=list)
     steps: list[FanoutStep] = dataclasses.field(default_factory=list)
     recalls: list[RecallRequest] = dataclasses.field(default_factory=list)
     pending: list[asyncio.Future[object]] = dataclasses.field(default_factory=list)
@@ -97,11 +104,18 @@ class Router:
         self._bus = bus
         self._limits = settings.audience_limits()
         self._alive: dict[str, tuple[float, bool]] = {}
+        policies = caps.PolicyCache(store)
+        self._caps = caps.Caps(store, policies)
+        self._quiet = QuietHoursHold(policies)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Route batches of both loops until ``stop`` is set."""
         watched = {"seconds": metrics.BATCH_SECONDS, "failures": metrics.FAILURES}
+        timers = TimerLoop(self._store, self._bus, batch=self.settings.timer_batch,
+                           lease_ms=self.settings.timer_lease_ms,
+                           tick_s=self.settings.timer_tick_s)
         await asyncio.gather(
+            timers.run(stop),
             consume(self._bus, [topics.REQUESTS, topics.FALLBACK, topics.RECALLS],
                     topics.ROUTER_GROUP, self.settings.batch_records, self.route, stop,
                     **watched),
@@ -112,10 +126,11 @@ class Router:
         """Route one batch and wait until every hand-off is stored; then record what it did
         for each task."""
         work = _Work()
+        templates = await templating.fetch(self._store, records)
         for record in records:
             try:
-                item = decode(record, self._limits)
-            except (DecodeError, AudienceError) as err:
+                item = decode(record, self._limits, templates)
+            except (DecodeError, AudienceError, TemplateError) as err:
                 work.pending += await self._reject(record, str(err))
                 continue
             metrics.RECORDS.labels("ok").inc()
@@ -123,6 +138,8 @@ class Router:
                 work.pushes.append(item)
             elif isinstance(item, Start):
                 work.starts.append(item)
+            elif isinstance(item, Later):
+                work.later.append(item)
             elif isinstance(item, RecallRequest):
                 work.recalls.append(item)
             else:
@@ -131,6 +148,8 @@ class Router:
         await self._check_tasks(work)
         for recall in work.recalls:
             await self._recall(work, recall)
+        for later in work.later:
+            await self._schedule(later)
         for start in work.starts:
             await self._start(work, start)
         for step in work.steps:
@@ -150,6 +169,8 @@ class Router:
                  if p.idempotency_key]
         keyed += [(s.push.app_id, s.request.idempotency_key, s.push.task_id, s)
                   for s in work.starts if s.request.idempotency_key]
+        keyed += [(s.request.app_id, s.request.idempotency_key, s.request.task_id, s)
+                  for s in work.later if s.request.idempotency_key]
         if not keyed:
             return
         holders = await self._store.claim_idempotency([k[:3] for k in keyed],
@@ -163,6 +184,7 @@ class Router:
                          idempotency_key=key, first_task_id=holder)
         work.pushes = [p for p in work.pushes if id(p) not in repeated]
         work.starts = [s for s in work.starts if id(s) not in repeated]
+        work.later = [s for s in work.later if id(s) not in repeated]
 
     async def _check_tasks(self, work: _Work) -> None:
         """Drop what was done already or belongs to a stopped (or recalled) task, in one round
@@ -208,12 +230,26 @@ class Router:
         work.starts, work.steps = starts, steps
         work.pushes = [p for p in work.pushes if id(p) not in skipped]
 
+    async def _schedule(self, later: Later) -> None:
+        """Keep a push for its send time: the request, as it came, is published again then
+        (``router.timers``) and routed like any other."""
+        req = later.request
+        assert req.send_at_ms is not None
+        timer = Timer(schedule_timer_id(req.app_id, req.task_id), req.send_at_ms,
+                      topics.REQUESTS, later.record.key or req.task_id.encode(),
+                      later.record.value)
+        await self._store.schedule_push(req.app_id, req.task_id, timer)
+        count_set([timer])
+        log.info("push scheduled", task_id=req.task_id, app_id=req.app_id,
+                 send_at_ms=req.send_at_ms)
+
     async def _start(self, work: _Work, start: Start) -> None:
         """Resolve the audience in the store and publish the first planning step."""
         push = start.push
-        assert start.request.audience is not None
+        audience = start.request.audience or Audience(
+            registration_ids=start.request.registration_ids)
         try:
-            resolved = await self._store.resolve(push.app_id, start.request.audience, now_ms())
+            resolved = await self._store.resolve(push.app_id, audience, now_ms())
         except AudienceError as err:
             # An attribute that is not declared: only the store knows the declared names.
             work.pending += await self._reject(start.record, str(err))
@@ -265,17 +301,27 @@ class Router:
     async def _plan(self, work: _Work, step: FanoutStep) -> None:
         """Cut the step's shards and publish them with the step that follows."""
         push = step.push
-        result = await fanout.cut(self._store, step, self.settings.fanout_shard,
-                                  self.settings.fanout_step)
+        size = self.settings.fanout_shard
+        if push.speed:
+            size = pacing.shard_size(push.speed, size)
+        result = await fanout.cut(self._store, step, size, self.settings.fanout_step)
+        later: list[Timer] = []
+        before = step.before
         for shard in result.shards:
-            work.pending.append(await self._bus.publish(
-                topics.FANOUT, encode_internal(shard),
-                key=f"{push.task_id}/{shard.shard}".encode()))
+            await self._publish_at(work, later, push, shard.shard, pacing.due_ms(push, before)
+                                   if push.speed else 0, encode_internal(shard),
+                                   f"{push.task_id}/{shard.shard}".encode())
+            before += len(shard.registration_ids)
         if result.next is not None:
-            work.pending.append(await self._bus.publish(
-                topics.FANOUT, encode_internal(result.next), key=push.task_id.encode()))
+            due = (pacing.due_ms(push, result.next.before) - pacing.PLAN_LEAD_MS
+                   if push.speed else 0)
+            await self._publish_at(work, later, push, f"s{result.next.seq}", due,
+                                   encode_internal(result.next), push.task_id.encode())
         else:
             work.ended.append((push.app_id, step.resolved))
+        # Before the step counts: a replayed step adds the same timers, which change nothing.
+        await self._store.timers_add(later)
+        count_set(later)
         if not push.recall:
             work.progress.append(Progress(push.app_id, push.task_id, step=step.seq,
                                           shards=len(result.shards), devices=result.devices,
@@ -284,6 +330,14 @@ class Router:
         log.info("fan-out step", task_id=push.task_id, app_id=push.app_id, seq=step.seq,
                  shards=len(result.shards), devices=result.devices, last=result.next is None)
 
+    async def _publish_at(self, work: _Work, later: list[Timer], push: FanoutPush, name: str,
+                          due_ms: int, value: bytes, key: bytes) -> None:
+        """Publish a fan-out record now, or add it to ``later`` if it is due later."""
+        if due_ms > now_ms():
+            later.append(Timer(pacing.timer_id(push, name), due_ms, topics.FANOUT, key, value))
+        else:
+            work.pending.append(await self._bus.publish(topics.FANOUT, value, key=key))
+
     async def _route_pushes(self, work: _Work) -> None:
         """Decide every device of the batch's pushes and hand each one off."""
         pushes = work.pushes
@@ -291,6 +345,13 @@ class Router:
         states = []
         for start in range(0, len(devices), _LOOKUP_CHUNK):
             states += await self._store.lookup(devices[start:start + _LOOKUP_CHUNK])
+        quieted = await self._quiet.hold(pushes, states)
+        pushes, states = quieted.pushes, quieted.states
+        await self._store.timers_add(quieted.timers)
+        count_set(quieted.timers)
+        capped = await self._caps.hold(pushes, states)
+        pushes, states = capped.pushes, capped.states
+        work.pending += [await self._event(event) for event in capped.events]
         alive = await self._alive_nodes({s.presence.node for s in states if s.presence})
         node_entries: list[tuple[str, bytes]] = []
         offset = 0
@@ -312,7 +373,9 @@ class Router:
                     decisions[str(decision)] = decisions.get(str(decision), 0) + n
                 self._count(part, plan)
             if push.progress is not None:
-                work.progress.append(dataclasses.replace(push.progress, decisions=decisions))
+                # With the devices decided before routing (held back by the cap).
+                work.progress.append(dataclasses.replace(
+                    push.progress, decisions={**push.progress.decisions, **decisions}))
             if push.shard:
                 metrics.FANOUT.labels(push.kind, "done").inc()
         await self._store.send_to_nodes(node_entries)

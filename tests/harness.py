@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
@@ -162,6 +163,8 @@ class SandboxVendor:
     """A local endpoint for the sandbox vendor: records requests, answers as configured."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: When each request arrived (``time.monotonic``).
+    times: list[float] = field(default_factory=list)
     #: Status codes to answer with, consumed one per request; then 200.
     statuses: list[int] = field(default_factory=list)
     invalid_tokens: set[str] = field(default_factory=set)
@@ -174,6 +177,7 @@ class SandboxVendor:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                vendor.times.append(time.monotonic())
                 vendor.requests.append(body)
                 status = vendor.statuses.pop(0) if vendor.statuses else 200
                 if status == 200:

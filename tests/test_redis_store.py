@@ -7,6 +7,7 @@ import pytest
 from herald.redis_store import RedisStore
 from herald.store import Held, Presence
 from proto import keys
+from proto.audience import DEFAULT_LIMITS
 from proto.envelopes import DeviceRecord
 from proto.events import now_ms
 from tests.harness import REDIS
@@ -113,3 +114,20 @@ async def test_accounts_bind_and_move(store, uid):
     assert (await store.get_device(app, "d1")) == DeviceRecord(platform="ios", account="bob")
     await store.bind_account(app, "d1", "")
     assert await store.account_devices(app, "bob") == []
+
+
+def test_the_store_parts_keep_their_state_apart(redis_client):
+    """The parts of ``RedisStore`` share one object: an attribute two parts set (a script
+    each registers under the same name) would make one run the other's script."""
+    client = redis_client
+    owners: dict[str, str] = {}
+    for part in RedisStore.__mro__[1:]:
+        if part is object or "__init__" not in vars(part):
+            continue
+        probe = object.__new__(part)
+        args = (client, DEFAULT_LIMITS) if part.__name__ == "RedisAudience" else (client,)
+        part.__init__(probe, *args)
+        for name in vars(probe):
+            assert name == "_redis" or name not in owners, (name, owners.get(name), part)
+            owners[name] = part.__name__
+    assert len({o for o in owners.values()}) >= 6

@@ -1,11 +1,12 @@
 """Apple Push Notification service (APNs): the HTTP/2 provider API with token-based auth.
 
 Request: ``POST /3/device/<device token>`` over HTTP/2 and TLS to ``api.push.apple.com``
-(credentials ``environment=production``) or ``api.sandbox.push.apple.com`` (``development``),
-one request per device: APNs has no batch send, so ``send`` issues a job's requests
-concurrently as streams of ONE connection per (team, key, environment). APNs refuses provider
-tokens of several teams on one connection; keeping each key on its own connection also keeps
-two keys of a team from looking like token updates. httpcore honours the server's
+(``production``) or ``api.sandbox.push.apple.com`` (``development``): the message's
+``environment`` when it names one, else the credentials' ``environment``. One request per
+device: APNs has no batch send, so ``send`` issues a job's requests concurrently as streams
+of ONE connection per (team, key, environment). APNs refuses provider tokens of several
+teams on one connection; keeping each key on its own connection also keeps two keys of a
+team from looking like token updates. httpcore honours the server's
 SETTINGS_MAX_CONCURRENT_STREAMS itself (APNs grants one stream until a valid token was seen,
 then more); ``max_streams`` (default 1000) caps the requests handed to a connection at once.
 
@@ -30,11 +31,16 @@ Message             APNs
 ==================  ==========================================================================
 kind=data           background push: ``aps`` is ``{"content-available": 1}`` only, no alert;
                     with push_type voip, a VoIP push whose ``aps`` is empty
+kind=chat           an alert push (``badge_add`` dropped, see below); ``conversation`` and
+                    ``sender`` as custom top-level keys
+kind=call           a VoIP push (the message's push_type is voip): topic ``<bundle id>.voip``,
+                    priority 10; PushKit hands the app the whole payload
+environment         the host (production or development); the credentials' when empty
 title, body         ``aps.alert.{title,body}`` (alert, voip: PushKit hands the app the whole
                     payload); dropped from background pushes, which must carry no alert, sound
                     or badge
-data                custom top-level keys beside ``aps`` (all push types); the keys ``aps``
-                    and ``herald`` are reserved: such a message is refused (RejectedError)
+data, sender,       custom top-level keys beside ``aps`` (all push types); the keys ``aps``
+conversation        and ``herald`` are reserved: such a message is refused (RejectedError)
 badge               ``aps.badge`` (alert only)
 badge_add           dropped: APNs sets an absolute badge and cannot add to the device's count
 sound               ``aps.sound`` (alert only)
@@ -201,12 +207,13 @@ def push_type(message: Message) -> PushType:
 
 def build_payload(message: Message) -> dict[str, Any]:
     """The JSON payload for ``message``; ``RejectedError`` if its data uses a reserved key."""
-    reserved = RESERVED_KEYS.intersection(message.data)
+    data = message.vendor_data()
+    reserved = RESERVED_KEYS.intersection(data)
     if reserved:
         raise RejectedError(f"data keys {sorted(reserved)} are reserved in APNs payloads")
     kind = push_type(message)
     if kind == "background":
-        return {"aps": {"content-available": 1}, **message.data}
+        return {"aps": {"content-available": 1}, **data}
     aps: dict[str, Any] = {}
     alert = {k: v for k, v in (("title", message.title), ("body", message.body)) if v}
     if alert:
@@ -224,7 +231,7 @@ def build_payload(message: Message) -> dict[str, Any]:
             extras["image"] = message.image
         if message.click.type in ("url", "deeplink"):
             extras["click"] = {"type": message.click.type, "target": message.click.target}
-    payload = {"aps": aps, **message.data}
+    payload = {"aps": aps, **data}
     if extras:
         payload["herald"] = extras
     return payload
@@ -295,7 +302,7 @@ class ApnsClient(BaseClient):
         limit = MAX_VOIP_PAYLOAD if headers["apns-push-type"] == "voip" else MAX_PAYLOAD
         if len(body) > limit:
             raise PayloadTooLargeError(f"APNs payload is {len(body)} bytes, over {limit}")
-        connection = self._connection(creds)
+        connection = self._connection(creds, job.message.environment or creds.environment)
         outcomes = await asyncio.gather(
             *(self._deliver(connection, creds, target, headers, body) for target in job.targets),
             return_exceptions=True)
@@ -307,14 +314,14 @@ class ApnsClient(BaseClient):
             await connection.http.aclose()
         self._connections.clear()
 
-    def _connection(self, creds: Credentials) -> _Connection:
-        key = (creds.team_id, creds.key_id, creds.environment)
+    def _connection(self, creds: Credentials, environment: Environment) -> _Connection:
+        key = (creds.team_id, creds.key_id, environment)
         connection = self._connections.get(key)
         if connection is None:
             # max_connections=1: every request of this key is a stream of one connection.
             limits = httpx.Limits(max_connections=1, max_keepalive_connections=1,
                                   keepalive_expiry=_KEEPALIVE_S)
-            http = httpx.AsyncClient(base_url=self._urls[creds.environment], http2=True,
+            http = httpx.AsyncClient(base_url=self._urls[environment], http2=True,
                                      verify=self._verify, timeout=self._timeout_s,
                                      limits=limits)
             connection = _Connection(http, asyncio.Semaphore(self._max_streams))

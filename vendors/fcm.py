@@ -20,10 +20,12 @@ Mapping from ``proto.message.Message``:
 =================  ==========================================================================
 Message            FCM v1 ``message``
 =================  ==========================================================================
-title, body        ``notification.title``, ``notification.body`` (kind ``notify`` only)
+kind               notify, chat, call: a notification message; data: a data message
+title, body        ``notification.title``, ``notification.body`` (not for kind ``data``)
 image              ``notification.image``
-data               ``data``; FCM takes strings only: a string as is, any other scalar as its
-                   JSON text (``1``, ``1.5``, ``true``, ``null``)
+data, sender,      ``data``; FCM takes strings only: a string as is, any other scalar as its
+conversation       JSON text (``1``, ``1.5``, ``true``, ``null``); ``sender`` and
+                   ``conversation`` under those keys
 badge              ``android.notification.notification_count``
 sound              ``android.notification.sound``
 small_icon         ``android.notification.icon``
@@ -31,7 +33,8 @@ channel_id         ``android.notification.channel_id``
 click intent       ``android.notification.click_action`` (the intent action to start)
 collapse_id        ``android.collapse_key`` (pending messages collapse) and
                    ``android.notification.tag`` (a shown notification is replaced)
-priority           ``android.priority`` ``HIGH`` | ``NORMAL``; ``push_type`` voip forces HIGH
+priority           ``android.priority`` ``HIGH`` | ``NORMAL``; ``push_type`` voip (every call)
+                   forces HIGH
 expires_at_ms      ``android.ttl`` ``"<seconds>s"``, at most 28 days; absent when 0 (FCM's
                    default, 28 days)
 =================  ==========================================================================
@@ -42,7 +45,9 @@ Drop rules (what FCM cannot carry):
 - click ``url`` / ``deeplink``: an FCM notification can only start an intent action, not open a
   URI; the target is dropped and a tap opens the app's launcher activity. ``app`` is the default.
 - badge_add: FCM can set a count but not add to one; dropped (``badge`` is carried).
-- category: no FCM field; dropped.
+- category: no FCM field; dropped (so are a chat's ``IM`` and a call's ``VOIP``).
+- badge_add of a chat (1 by default): dropped like any badge_add.
+- environment: FCM has one environment; dropped.
 - push_type background: Android has no such notion (a data message is already silent); ignored.
 - kind ``data``: a data message (``data`` and ``android`` options only): title, body, image and
   the ``android.notification`` fields are dropped.
@@ -169,7 +174,8 @@ def build_payload(message: Message, *, token: str, ttl_s: int | None) -> dict[st
 
     Raises ``RejectedError`` for a data key FCM reserves.
     """
-    for key in message.data:
+    data = message.vendor_data()
+    for key in data:
         if key in _RESERVED_KEYS or key.startswith(_RESERVED_PREFIX):
             raise RejectedError(f"data key {key!r} is reserved by FCM")
     high = message.priority == "high" or message.push_type == "voip"
@@ -179,9 +185,9 @@ def build_payload(message: Message, *, token: str, ttl_s: int | None) -> dict[st
     if message.collapse_id:
         android["collapse_key"] = message.collapse_id
     body: dict[str, Any] = {"token": token}
-    if message.data:
-        body["data"] = {key: data_value(value) for key, value in message.data.items()}
-    if message.kind == "notify":
+    if data:
+        body["data"] = {key: data_value(value) for key, value in data.items()}
+    if message.shows:
         body["notification"] = _present(title=message.title, body=message.body,
                                         image=message.image)
         shown = _present(

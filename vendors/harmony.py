@@ -12,7 +12,8 @@ header ``kid`` = ``key_id``, ``typ`` JWT; claims ``iss`` = ``sub_account``, ``au
 and sends it itself as the bearer token, reused until 60 s before ``exp``
 (``vendors.tokens.TokenCache``); nothing is exchanged.
 
-push-type (the scenario), from ``Message``: ``voip`` -> 10 (in-app call, ``VoIPCallPayload``);
+push-type (the scenario), from ``Message``: ``voip`` (every kind ``call``) -> 10 (in-app call,
+``VoIPCallPayload``);
 kind ``data`` or ``push_type`` background -> 6 (background message, ``BackgroundPayload``);
 otherwise 0 (alert: notification, ``AlertPayload``). Push Kit's other scenarios (1 widget update,
 2 text-to-speech extension, 7 live view) have no counterpart in ``Message`` and are not sent.
@@ -31,7 +32,9 @@ click app        ``clickAction {"actionType": 0}`` (open the app's home ability)
 click intent     ``clickAction {"actionType": 1, "action": target}`` (an ability's action)
 click deeplink,  ``clickAction {"actionType": 1, "uri": target}`` (the ability whose skills
 url              match the URI; HarmonyOS has no "open a browser" action)
-data             ``clickAction.data`` (handed to the app when the notification is tapped)
+data, sender,    ``clickAction.data`` (handed to the app when the notification is tapped);
+conversation     a chat's ``conversation`` and ``sender`` under those keys, so that the tap
+                 opens the conversation
 badge            ``badge {"setNum": n}``
 badge_add        ``badge {"addNum": n}``
 collapse_id      ``notifyId``: CRC-32 of the id (31 bits), so that a newer notification with the
@@ -40,7 +43,9 @@ collapse_id      ``notifyId``: CRC-32 of the id (31 bits), so that a newer notif
 expires_at_ms    ``pushOptions.ttl`` seconds, at most 15 days; absent when 0 (default 1 day)
 ===============  ============================================================================
 
-For push-type 6 and 10 the payload is ``{"extraData": <data as a JSON string>}``.
+Kind chat is an alert (category ``IM`` unless given); kind call is push-type 10.
+For push-type 6 and 10 the payload is ``{"extraData": <data as a JSON string>}`` (with a
+message's ``conversation`` and ``sender``).
 ``test_message`` = ``true`` in the credentials sets ``pushOptions.testMessage`` (Huawei's
 test quota, for apps under development; a test request takes at most 10 tokens, more is refused
 with 80300030).
@@ -50,11 +55,11 @@ Revoke (``HarmonyClient.revoke``, ``can_revoke``): ``POST /v1/{client_id}/messag
 ``{"notifyId", "token": [...]}``: Push Kit withdraws the alert where it is not delivered yet or
 shown and not tapped. Credentials then need the optional ``client_id``.
 
-Drop rules: sound, small_icon, channel_id and priority have no Push Kit field (the category
-decides how a notification alerts) and are dropped; for push-types 6 and 10 every notification
-field (title, body, images, click, badge, category, collapse_id) is dropped and only ``data``
-travels. A body over 4096 bytes, tokens excluded (``target``), raises ``PayloadTooLargeError``
-before sending (Push Kit's limit, code 80300008).
+Drop rules: sound, small_icon, channel_id, priority and environment have no Push Kit field
+(the category decides how a notification alerts) and are dropped; for push-types 6 and 10
+every notification field (title, body, images, click, badge, category, collapse_id) is
+dropped and only ``data`` travels. A body over 4096 bytes, tokens excluded (``target``),
+raises ``PayloadTooLargeError`` before sending (Push Kit's limit, code 80300008).
 
 Answers (business ``code``, whatever the HTTP status):
 
@@ -212,7 +217,7 @@ def build_payload(message: Message, tokens: list[str], *, ttl_s: int | None,
     if push_type_of(message) is PushType.ALERT:
         payload: dict[str, Any] = {"notification": _notification(message, msg_id)}
     else:
-        payload = {"extraData": msgspec.json.encode(message.data).decode()}
+        payload = {"extraData": msgspec.json.encode(message.vendor_data()).decode()}
     body: dict[str, Any] = {"payload": payload, "target": {"token": tokens}}
     options: dict[str, Any] = {}
     if ttl_s is not None:
@@ -341,8 +346,9 @@ def _notification(message: Message, msg_id: str) -> dict[str, Any]:
         click = {"actionType": 1, "action": message.click.target}
     elif message.click.type in ("deeplink", "url"):
         click = {"actionType": 1, "uri": message.click.target}
-    if message.data:
-        click["data"] = dict(message.data)
+    data = message.vendor_data()
+    if data:
+        click["data"] = data
     notification["clickAction"] = click
     if message.badge is not None:
         notification["badge"] = {"setNum": message.badge}

@@ -102,8 +102,10 @@ def compact(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def data_string(message: Message) -> str | None:
-    """Custom data as the JSON string both vendors carry it in, or None without data."""
-    return msgspec.json.encode(message.data).decode() if message.data else None
+    """Custom data (with ``conversation`` and ``sender``, ``Message.vendor_data``) as the JSON
+    string both vendors carry it in, or None without data."""
+    data = message.vendor_data()
+    return msgspec.json.encode(data).decode() if data else None
 
 
 def check_size(vendor: str, message_without_tokens: Mapping[str, Any]) -> None:

@@ -25,16 +25,19 @@ Mapping from ``proto.message.Message``:
 =================  ==========================================================================
 Message            Honor
 =================  ==========================================================================
-kind=notify        ``android.notification`` is present: a notification message
+kind=notify, chat, ``android.notification`` is present: a notification message
+call
 kind=data          no notification: a pass-through (data) message
-data               ``data``, the JSON object as a string (both kinds)
+data, sender,      ``data``, the JSON object as a string (every kind), with ``sender`` and
+conversation       ``conversation`` under those keys
 title, body        ``android.notification.title``, ``.body``
 click              ``android.notification.clickAction``: app -> type 3; url -> type 2 +
                    ``url``; intent and deeplink -> type 1 + ``intent``
 large_icon, image  ``android.notification.image``; ``large_icon`` wins when both are set
 badge, badge_add   ``android.notification.badge`` ``{setNum | addNum, badgeClass}``
 category           ``android.notification.importance``: MARKETING -> LOW (news and
-                   marketing), any other category -> NORMAL (service and communication)
+                   marketing), any other category -> NORMAL (service and communication),
+                   so a chat's IM and a call's VOIP are NORMAL
 collapse_id        ``android.notification.tag`` (a newer notification replaces the shown one)
 (job) task_id      ``android.biTag``, so delivery receipts name the task; with a
                    ``receipt_key``, its signed tag ``<task id>~<mac>``
@@ -47,7 +50,8 @@ Drop rules:
 
 - sound, small_icon, channel_id: Honor's notification has no such field; dropped.
 - priority and push_type: Honor has no delivery urgency or call category; dropped (``kind``
-  decides notification or pass-through).
+  decides notification or pass-through). A call is a NORMAL-importance notification.
+- environment: Honor has one environment; dropped.
 - category: only its marketing / not-marketing meaning is kept (as ``importance``); without a
   category no importance is sent and Honor classifies the message itself.
 - badge, badge_add: dropped unless the credentials give ``badge_class``.
@@ -132,7 +136,7 @@ def build_payload(message: Message, tokens: list[str],
     android = hms.compact({
         "ttl": extras.ttl,
         "biTag": extras.bi_tag,
-        "notification": _notification(message, extras) if message.kind == "notify" else None,
+        "notification": _notification(message, extras) if message.shows else None,
     })
     return hms.compact({"data": hms.data_string(message), "android": android, "token": tokens})
 

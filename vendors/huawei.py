@@ -29,9 +29,11 @@ Mapping from ``proto.message.Message`` into ``message`` (``android.*`` unless no
 =================  ==========================================================================
 Message            Huawei
 =================  ==========================================================================
-kind=notify        ``android.notification`` is present: a notification message
+kind=notify, chat, ``android.notification`` is present: a notification message (a chat has
+call               category IM and a call VOIP unless they name one; a call's urgency is HIGH)
 kind=data          no notification: a pass-through (data) message delivered to the app
-data               ``message.data``, the JSON object as a string (both kinds)
+data, sender,      ``message.data``, the JSON object as a string (every kind), with
+conversation       ``sender`` and ``conversation`` under those keys
 title, body        ``notification.title``, ``notification.body``
 click              ``notification.click_action``: app -> type 3; url -> type 2 + ``url``;
                    intent and deeplink -> type 1 + ``intent`` (an intent or scheme URI)
@@ -60,6 +62,7 @@ Drop rules:
 - collapse_id: sent as ``collapse_key`` only when it is an integer from -1 to 100 (Huawei's
   offline cache groups); any other value only sets the notification ``tag``.
 - push_type alert and background: not sent; ``kind`` decides notification or pass-through.
+- environment: Push Kit has one environment; dropped.
 - For kind=data the notification-only fields (title, body, click, icons, image, sound,
   channel_id, badge) are not sent: Huawei delivers a data message to the app alone.
 
@@ -145,7 +148,7 @@ def build_payload(message: Message, tokens: list[str],
         "ttl": extras.ttl,
         "bi_tag": extras.bi_tag,
         "receipt_id": extras.receipt_id,
-        "notification": _notification(message, extras) if message.kind == "notify" else None,
+        "notification": _notification(message, extras) if message.shows else None,
     })
     message_body = hms.compact({"data": hms.data_string(message), "android": android,
                                 "token": tokens})

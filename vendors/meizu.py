@@ -30,14 +30,16 @@ anything else (500, 1005 bad parameter, 110004, 110009)     ``RejectedError`` wi
 Field mapping (``build_payload``) into ``messageJson``, ``Message`` field -> Flyme field:
 
 ==============  ===============================================================================
-kind            notify: the varnished endpoint and object below; data: the unvarnished
-                endpoint with ``{title, content, pushTimeInfo}``, ``content`` the data as a JSON
-                object string of at most 2000 bytes, else ``PayloadTooLargeError``
+kind            notify, chat, call: the varnished endpoint and object below; data: the
+                unvarnished endpoint with ``{title, content, pushTimeInfo}``, ``content`` the
+                data as a JSON object string of at most 2000 bytes, else
+                ``PayloadTooLargeError``
 title / body    ``noticeBarInfo.title`` (1-32 characters) / ``noticeBarInfo.content`` (1-100);
                 longer text is cut and ends with "…", and a body over 100 characters is also
                 sent whole as expandable text (``noticeExpandInfo`` type 1); Flyme needs both,
                 so a missing one repeats the other; pass-through keeps the title only
-data            ``clickTypeInfo.parameters`` (a JSON object handed to the app on click)
+data, sender,   ``clickTypeInfo.parameters`` (a JSON object handed to the app on click), with
+conversation    ``sender`` and ``conversation`` under those keys (pass-through: in ``content``)
 click           ``clickTypeInfo.clickType``: app 0; intent 1 with ``activity`` (the target is
                 the activity's class name: Flyme opens an app page by name, not by intent URI);
                 url and deeplink 2 with ``url``; a target over 1000 bytes raises
@@ -53,8 +55,9 @@ expiry          ``pushTimeInfo`` ``{offLine: 1, validTime}``, hours from 1 to 72
 Drop rules: ``badge`` and ``badge_add`` (no badge field), ``sound`` (Flyme only switches the
 default sound on or off; the default stays on), ``small_icon``, ``large_icon`` and ``image``
 (Flyme discontinued notification pictures on 2022-05-27), ``category`` (the pushId API
-cited has no classification field), ``channel_id`` (no Android channel field), ``priority``
-and ``push_type`` (no such fields; silence is ``kind=data``); for ``kind=data`` the body,
+cited has no classification field), ``channel_id`` (no Android channel field), ``priority``,
+``push_type`` and ``environment`` (no such fields; silence is ``kind=data``; a call is a plain
+notification); for ``kind=data`` the body,
 click and collapse id. Flyme restricts pass-through since 2018: over its allowance the request
 fails with 110053, a ``RateLimitedError``.
 
@@ -163,8 +166,8 @@ def build_payload(message: Message, tokens: Sequence[str], *, app_id: str,
     Raises ``PayloadTooLargeError`` when pass-through content or the click target is too long.
     """
     push_time = {"offLine": 1, "validTime": valid_hours}
-    if message.kind == "data":
-        content = msgspec.json.encode(message.data)
+    if not message.shows:
+        content = msgspec.json.encode(message.vendor_data())
         if len(content) > MAX_DATA_CONTENT_BYTES:
             raise PayloadTooLargeError(f"pass-through content is {len(content)} bytes, "
                                        f"Flyme takes {MAX_DATA_CONTENT_BYTES}")
@@ -176,7 +179,7 @@ def build_payload(message: Message, tokens: Sequence[str], *, app_id: str,
         body = {"noticeBarInfo": {"noticeBarType": 0,
                                   "title": fit(message.title or message.body, MAX_TITLE),
                                   "content": fit(text, MAX_CONTENT)},
-                "clickTypeInfo": _click(message.click, message.data),
+                "clickTypeInfo": _click(message.click, message.vendor_data()),
                 "pushTimeInfo": push_time}
         if len(text) > MAX_CONTENT:
             body["noticeExpandInfo"] = {"noticeExpandType": 1, "noticeExpandContent": text}
@@ -227,7 +230,7 @@ class MeizuClient(BaseClient):
             job.message, [t.token for t in job.targets], app_id=creds.app_id,
             valid_hours=DEFAULT_VALID_HOURS if ttl_s is None else valid_hours(ttl_s))
         fields["sign"] = sign(fields, creds.app_secret)
-        path = DATA_PATH if job.message.kind == "data" else NOTIFY_PATH
+        path = NOTIFY_PATH if job.message.shows else DATA_PATH
         response = await call(
             self._http, "POST", self._base_url + path, data=fields,
             headers={"content-type": "application/x-www-form-urlencoded;charset=UTF-8"})

@@ -29,13 +29,17 @@ title          title                  at most 50 characters, a longer one is cut
                                       "…"; OPPO requires it, so an empty title takes the body
 body           content                at most 200 characters (style 1, the standard style),
                                       cut likewise; an empty body takes the title
-data           action_parameters      the data as a JSON object, handed to the app when the
-                                      notification is tapped; over 4000 characters it raises
-                                      ``PayloadTooLargeError`` before anything is sent
+kind           (notification)         notify, chat and call: a notification; data: below
+data, sender,  action_parameters      the data as a JSON object, handed to the app when the
+conversation                          notification is tapped, with ``sender`` and
+                                      ``conversation`` under those keys; over 4000
+                                      characters it raises ``PayloadTooLargeError`` before
+                                      anything is sent
 click          click_action_type      app 0; url 2, intent 5 and deeplink 5 (intent scheme
                click_action_url       URL), with the target in click_action_url
 channel_id     channel_id             as given (Android 8+ needs it); omitted when empty
-category       category               as given (OPPO's IM, ACCOUNT, ...)
+category       category               as given (OPPO's IM, ACCOUNT, ...); VOIP (a call's)
+                                      as IM, whose class covers calls
 priority       notify_level           only with a category: high 16 (bar, lock screen,
                                       banner, sound, vibration), normal 2 (bar, lock screen)
 collapse_id    notify_id              CRC-32 of the id: a newer notification with the same
@@ -65,7 +69,8 @@ Drop rules:
 - badge, badge_add: not among OPPO's notification fields; dropped.
 - small_icon, large_icon, image: OPPO takes only ids of pictures uploaded beforehand through its
   media API, and big pictures only in broadcasts; dropped.
-- push_type: an APNs notion; dropped.
+- push_type: an APNs notion; dropped (a call is an IM notification at notify_level 16).
+- environment: OPPO has one environment; dropped.
 
 Recall: the OPPO PUSH server API cited has no revoke endpoint (``can_revoke`` is False).
 
@@ -143,6 +148,8 @@ _ERRORS: dict[int, type[VendorError]] = {
 }
 CLICK_ACTION_TYPES = {"app": 0, "url": 2, "intent": 5, "deeplink": 5}
 NOTIFY_LEVELS = {"high": 16, "normal": 2}
+#: OPPO has no call category: its IM class (instant chat) covers voice and video calls.
+CATEGORY_ALIASES = {"VOIP": "IM"}
 
 
 def notify_id(collapse_id: str) -> int:
@@ -186,7 +193,7 @@ def build_payload(message: Message, tokens: Sequence[str], *, msg_id: str,
     Raises ``RejectedError`` for a data message and ``PayloadTooLargeError`` when the data do
     not fit in ``action_parameters`` (see the module docstring for the whole mapping).
     """
-    if message.kind == "data":
+    if not message.shows:
         raise RejectedError("OPPO has no pass-through message: a data message cannot be sent")
     notification: dict[str, Any] = {
         "app_message_id": msg_id,
@@ -198,8 +205,9 @@ def build_payload(message: Message, tokens: Sequence[str], *, msg_id: str,
     }
     if message.click.type != "app":
         notification["click_action_url"] = message.click.target
-    if message.data:
-        parameters = json.dumps(message.data, ensure_ascii=False, separators=(",", ":"))
+    data = message.vendor_data()
+    if data:
+        parameters = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         if len(parameters) > ACTION_PARAMETERS_MAX:
             raise PayloadTooLargeError(f"data take {len(parameters)} characters once encoded; "
                                        f"OPPO carries {ACTION_PARAMETERS_MAX}")
@@ -207,7 +215,7 @@ def build_payload(message: Message, tokens: Sequence[str], *, msg_id: str,
     if message.channel_id:
         notification["channel_id"] = message.channel_id
     if message.category:
-        notification["category"] = message.category
+        notification["category"] = CATEGORY_ALIASES.get(message.category, message.category)
         notification["notify_level"] = NOTIFY_LEVELS[message.priority]
     if message.collapse_id:
         notification["notify_id"] = notify_id(message.collapse_id)

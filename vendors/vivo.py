@@ -36,7 +36,9 @@ title          title              at most 40 characters, a longer one is cut and
                                   "…"; vivo requires it, so an empty title takes the body
 body           content            at most 100 characters, cut likewise; an empty body takes
                                   the title
-data           clientCustomMap    string values (other scalars as JSON); more than 10 keys or
+kind           (notification)     notify, chat and call: a notification; data: see below
+data, sender,  clientCustomMap    string values (other scalars as JSON), with ``sender`` and
+conversation                      ``conversation`` under those keys; more than 10 keys or
                                   1024 characters of keys and values raise
                                   ``PayloadTooLargeError`` before anything is sent
 click          skipType           app 1; url 2; intent and deeplink 4 (an app page, opened
@@ -44,8 +46,9 @@ click          skipType           app 1; url 2; intent and deeplink 4 (an app pa
 category       category           one of vivo's categories: IM, ACCOUNT, TODO,
                classification     DEVICE_REMINDER, ORDER, SUBSCRIPTION (classification 1,
                                   system) or CONTENT, MARKETING, SOCIAL (classification 0,
-                                  operational); "0" or "1" sets classification alone; any
-                                  other value is dropped
+                                  operational); VOIP (a call's) as IM, whose class covers
+                                  calls; "0" or "1" sets classification alone; any other
+                                  value is dropped
 priority       classification     when the category did not decide it: high 1 (system),
                                   normal 0 (operational)
 sound          notifyType         set: 4 (ring and vibrate); empty: 1 (silent)
@@ -73,7 +76,8 @@ Drop rules:
 - badge, badge_add: vivo sets no badge from the server; dropped.
 - small_icon, large_icon, image: vivo shows the app's icon and no picture; dropped.
 - channel_id: vivo takes no custom notification channel; dropped.
-- push_type: an APNs notion; dropped.
+- push_type: an APNs notion; dropped (a call is a system notification, IM).
+- environment: vivo's ``pushMode`` stays 0 (production); dropped.
 
 Recall: the vivo API version cited (2.9.2) has no revoke endpoint for sent notifications
 (``can_revoke`` is False).
@@ -155,6 +159,8 @@ DEAD_TOKEN_STATUSES = frozenset({1, 2, 3})
 SYSTEM_CATEGORIES = frozenset({"IM", "ACCOUNT", "TODO", "DEVICE_REMINDER", "ORDER",
                                "SUBSCRIPTION"})
 OPERATIONAL_CATEGORIES = frozenset({"CONTENT", "MARKETING", "SOCIAL"})
+#: vivo has no call category: its IM class (instant messages) covers voice and video calls.
+CATEGORY_ALIASES = {"VOIP": "IM"}
 SKIP_TYPES = {"app": 1, "url": 2, "intent": 4, "deeplink": 4}
 SILENT, RING_AND_VIBRATE = 1, 4
 
@@ -202,8 +208,9 @@ def request_id(kind: str, msg_id: str, tokens: Sequence[str]) -> str:
 
 
 def _classification(message: Message) -> dict[str, Any]:
-    if message.category in SYSTEM_CATEGORIES:
-        return {"category": message.category, "classification": 1}
+    category = CATEGORY_ALIASES.get(message.category, message.category)
+    if category in SYSTEM_CATEGORIES:
+        return {"category": category, "classification": 1}
     if message.category in OPERATIONAL_CATEGORIES:
         return {"category": message.category, "classification": 0}
     if message.category in ("0", "1"):
@@ -230,7 +237,7 @@ def build_payload(message: Message, tokens: Sequence[str], *, app_id: str, msg_i
     Raises ``RejectedError`` for a data message and ``PayloadTooLargeError`` when the data do
     not fit in ``clientCustomMap`` (see the module docstring for the whole mapping).
     """
-    if message.kind == "data":
+    if not message.shows:
         raise RejectedError("vivo has no pass-through message: a data message cannot be sent")
     body: dict[str, Any] = {
         "appId": int(app_id),
@@ -244,8 +251,9 @@ def build_payload(message: Message, tokens: Sequence[str], *, app_id: str, msg_i
     }
     if message.click.type != "app":
         body["skipContent"] = message.click.target
-    if message.data:
-        body["clientCustomMap"] = _custom_map(message.data)
+    data = message.vendor_data()
+    if data:
+        body["clientCustomMap"] = _custom_map(data)
     if message.collapse_id:
         body["notifyId"] = notify_id(message.collapse_id)
     if ttl_s is not None:

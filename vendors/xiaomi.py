@@ -36,8 +36,10 @@ Field mapping (``build_payload``), ``Message`` field -> form field:
 ==================  ===========================================================================
 registration ids    ``registration_id`` (comma separated), ``restricted_package_name`` from the
                     credentials
-kind                ``pass_through`` 0 (notify) or 1 (data: the app's receiver gets ``payload``)
-data                ``payload``: the data as a JSON object string (both kinds); at most
+kind                ``pass_through`` 0 (notify, chat, call) or 1 (data: the app's receiver gets
+                    ``payload``)
+data, sender,       ``payload``: the data as a JSON object string (every kind), with
+conversation        ``sender`` and ``conversation`` under those keys; at most
                     ``MAX_PAYLOAD_BYTES``, else ``PayloadTooLargeError`` before sending
 title / body        ``title`` (< 50 characters) / ``description`` (< 128 characters); longer
                     text is cut and ends with "…"; MiPush needs both, so a missing one repeats
@@ -46,7 +48,9 @@ click               ``extra.notify_effect``: app 1 (launcher activity), intent a
                     with ``extra.intent_uri``, url 3 with ``extra.web_uri``; always set, since
                     MiPush retired notifications without a predefined click effect
 category/channel_id ``extra.channel_id``: MiPush's channel is the message category of its
-                    classification rules, so ``category`` wins over ``channel_id``
+                    classification rules, so ``category`` wins over ``channel_id``: a chat
+                    goes to channel ``IM`` and a call to ``VOIP`` unless they name a category
+                    (the app registers those channels with MiPush)
 sound               ``extra.sound_uri``: a URI as given, a bare name as
                     ``android.resource://<package>/raw/<name>``; "" or "default" leave the
                     default sound
@@ -68,8 +72,9 @@ expiry              ``time_to_live`` in milliseconds (``expires_at_ms`` - now, r
 Drop rules: ``badge`` and ``badge_add`` (MiPush has no badge field: the launcher counts
 notifications itself), ``small_icon``, ``large_icon`` and ``image`` (MiPush only shows images
 first uploaded to its own media API, not a URL), ``priority`` (no priority field), ``push_type``
-(no silent or call class; silence is ``kind=data``), and for ``kind=data`` the title, body,
-click, sound, channel and collapse id (a pass-through message is not shown). The documentation
+(no silent or call class; silence is ``kind=data``), ``environment`` (MiPush has one), and
+for ``kind=data`` the title, body, click, sound, channel and collapse id (a pass-through
+message is not shown). The documentation
 index carries a notice that Xiaomi stops delivering pass-through messages; where MiPush refuses
 one, its error code surfaces as a ``RejectedError``. MiPush does not publish its request size
 limit in the pages below (an over-long request fails with 10018); ``MAX_PAYLOAD_BYTES`` holds
@@ -198,8 +203,9 @@ def build_payload(message: Message, tokens: Sequence[str], *, package_name: str,
     Raises ``PayloadTooLargeError`` when ``payload`` exceeds ``MAX_PAYLOAD_BYTES``.
     """
     fields = {"registration_id": ",".join(tokens), "restricted_package_name": package_name}
-    if message.data:
-        payload = msgspec.json.encode(message.data)
+    data = message.vendor_data()
+    if data:
+        payload = msgspec.json.encode(data)
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise PayloadTooLargeError(
                 f"payload is {len(payload)} bytes, MiPush takes {MAX_PAYLOAD_BYTES}")
@@ -209,7 +215,7 @@ def build_payload(message: Message, tokens: Sequence[str], *, package_name: str,
     if callback is not None:
         fields |= {"extra.callback": callback.url, "extra.callback.param": callback.param,
                    "extra.callback.type": str(CALLBACK_TYPES)}
-    if message.kind == "data":
+    if not message.shows:
         fields["pass_through"] = "1"
         return fields
     fields |= {"pass_through": "0", "notify_type": "-1",

@@ -18,11 +18,14 @@ from router.api import (
     callbacks,
     devices,
     errors,
+    policy,
     push,
     records,
+    schedules,
     stats,
     tags,
     tasks,
+    templates,
 )
 from router.api.context import Context
 from router.api.observe import Observe
@@ -46,8 +49,8 @@ def create_app(settings: ApiSettings, store: Store, bus: Bus) -> FastAPI:
     app = FastAPI(title="Herald", version="1", description=_DESCRIPTION,
                   generate_unique_id_function=_operation_id)
     app.state.context = Context(settings, store, bus, settings.audience_limits())
-    for module in (apps, devices, accounts, tags, attributes, push, tasks, records, stats,
-                   callbacks):
+    for module in (apps, devices, accounts, tags, attributes, push, tasks, schedules, records,
+                   stats, callbacks, policy, templates):
         app.include_router(module.routes)
     errors.install(app)
     fixed = frozenset(route.path for route in app.routes

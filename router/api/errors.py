@@ -3,6 +3,8 @@
 ApiError                   raised by the API's own code: a status, a code and a reason
 AudienceError (proto)      a refused audience, tag or attribute call: 400 with its code (409
                            for ``conflict``: other writers won every attempt, nothing stored)
+TemplateError (proto)      a refused template or templated push: 400 with its code (404 for
+                           ``unknown_template``)
 HTTPException (Starlette)  routing (404, 405) and FastAPI's security classes (401)
 RequestValidationError     FastAPI's own parameter checks: 400 ``invalid_query`` for a query
                            parameter, else ``invalid_body``
@@ -23,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from proto.api import ApiCode, ErrorBody
 from proto.audience import AudienceError, Code
+from proto.templates import TemplateCode, TemplateError
 
 JSON = "application/json"
 
@@ -71,6 +74,12 @@ async def _audience_error(request: Request, exc: Exception) -> Response:
     return _refuse(request, status, exc.code, exc.reason)
 
 
+async def _template_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TemplateError)
+    status = 404 if exc.code is TemplateCode.UNKNOWN_TEMPLATE else 400
+    return _refuse(request, status, exc.code, exc.reason)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
@@ -101,5 +110,6 @@ def install(app: FastAPI) -> None:
     """Answer every refusal with an ``ErrorBody``, replacing FastAPI's own shapes."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(AudienceError, _audience_error)
+    app.add_exception_handler(TemplateError, _template_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -24,7 +24,7 @@ _REFUSALS = {
     400: "Invalid body, path id, query parameter or audience; nothing was stored.",
     401: "No credentials, malformed ones, an unknown app or a wrong secret.",
     403: "The credentials do not allow this call.",
-    404: "Nothing of that name in this app (device, task, trace, callback config).",
+    404: "Nothing of that name in this app (device, task, trace, callback config, template).",
     409: "Conflicts with what exists; nothing was stored.",
     413: "The body is larger than HERALD_MAX_BODY_BYTES.",
     415: "The body is not application/json.",

@@ -21,6 +21,7 @@ from router.api.context import Ctx
 from router.api.errors import ApiError
 from router.api.metrics import PUSHES
 from router.api.openapi import spec
+from router.api.templates import filled
 
 log = structlog.get_logger()
 
@@ -40,14 +41,19 @@ async def check_audience(store: Store, app_id: str, body: PushBody,
 
 
 @routes.post("/v1/push",
-             **spec.operation("Push a message; answers the task id to follow it by.",
-                              body=PushBody, returns=Accepted, status=202, refusals=(403, 409)))
+             **spec.operation("Push a message, or a template filled in with its variables; "
+                              "answers the task id to follow it by.",
+                              body=PushBody, returns=Accepted, status=202,
+                              refusals=(403, 404, 409)))
 async def push(request: Request, app_id: AppId, ctx: Ctx) -> Response:
     """Accept a push: validate it, publish it keyed by its task id, record the task."""
     body = await read_body(request, PushBody, ApiCode.INVALID_PUSH)
     if body.app_id is not None and body.app_id != app_id:
         raise ApiError(403, ApiCode.WRONG_APP,
                        f"the body names app {body.app_id!r}, the credentials another app")
+    # Filled in before anything is claimed or published: a template that does not fit
+    # refuses the push and stores nothing.
+    body = await filled(ctx.store, app_id, body)
     await check_audience(ctx.store, app_id, body, ctx.limits)
     task_id = body.task_id or uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(task_id=task_id)

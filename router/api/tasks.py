@@ -62,7 +62,11 @@ async def get_task(task_id: TaskId, app_id: AppId, ctx: Ctx) -> Response:
 async def stop_task(task_id: TaskId, app_id: AppId, ctx: Ctx) -> Response:
     """Stop the task: no further shard of it is routed."""
     check_task_id(task_id)
-    _stoppable(known(task_id, await ctx.store.task_status(app_id, task_id)))
+    status = known(task_id, await ctx.store.task_status(app_id, task_id))
+    _stoppable(status)
+    if status.state is TaskState.SCHEDULED:
+        # Its timer goes too, or it would stay listed among the scheduled pushes.
+        await ctx.store.cancel_scheduled(app_id, task_id, now_ms())
     status = known(task_id, await ctx.store.stop_task(app_id, task_id, now_ms()))
     if status.state is not TaskState.STOPPED:
         # It finished (or was recalled) between the two reads.

@@ -26,7 +26,10 @@ ROUTES = [
     ("POST", "/v1/attributes/remove", {"accounts": ["u1"], "names": ["city"]}),
     ("POST", "/v1/push", {"registration_ids": ["r1"], "message": {"title": "x"}}),
     ("PUT", "/v1/callback", {"url": "https://example.com/hook", "stages": ["delivered"]}),
+    ("POST", "/v1/templates", {"template_id": "t", "message": {"title": "x"}}),
 ]
+#: The code of a body that does not decode, where it is not ``invalid_body``.
+INVALID = {"/v1/push": "invalid_push", "/v1/templates": "invalid_template"}
 
 # Bodies that are not what any route takes, and words the reason must contain.
 MALFORMED = [
@@ -50,7 +53,7 @@ async def device(app, uid) -> str:
 async def test_malformed_bodies_store_nothing(http, app, device, redis_client, method, path,
                                              good):
     url = path.format(rid=device)
-    code = "invalid_push" if path == "/v1/push" else "invalid_body"
+    code = INVALID.get(path, "invalid_body")
     # The app declares what the good bodies name, so that only the form of a body is wrong.
     await http.put("/v1/attributes", json={"names": ["city"]}, auth=auth(app))
     before = await dump(redis_client, app.app_id)
@@ -67,7 +70,10 @@ async def test_malformed_bodies_store_nothing(http, app, device, redis_client, m
         wrong = await http.request(method, url, json={**good, field: 12345}, auth=auth(app))
         assert f"got `int` - at `$.{field}`" in refused(wrong, 400, code)["reason"]
     missing = await http.request(method, url, json={}, auth=auth(app))
-    assert "missing required field" in refused(missing, 400, code)["reason"]
+    # A push names its content in one of two fields, neither of them required alone.
+    words = "exactly one of message or template" if path == "/v1/push" else (
+        "missing required field")
+    assert words in refused(missing, 400, code)["reason"]
     for headers in ({"content-type": "text/plain"}, {"content-type": "application/xml"},
                     {"content-type": "application/x-www-form-urlencoded"}, {}):
         response = await http.request(method, url, content=b'{"accounts": ["u1"]}',

@@ -36,7 +36,7 @@ async def test_every_operation_is_described(http):
     doc = await document(http)
     operations = [(path, method, op) for path, ops in doc["paths"].items()
                   for method, op in ops.items()]
-    assert len(operations) == 27
+    assert len(operations) == 37
     for path, method, op in operations:
         assert method in METHODS
         assert op["summary"] and op["operationId"]
@@ -102,8 +102,8 @@ async def test_query_parameters_and_new_bodies(http):
         # Optional, not nullable: a call leaves it out.
         assert records[name]["schema"]["type"] == "integer" and "anyOf" not in str(records)
     state = records["state"]["schema"]["$ref"].rsplit("/", 1)[1]
-    assert set(schemas[state]["enum"]) == {"queued", "running", "done", "stopped", "recalled",
-                                           "rejected"}
+    assert set(schemas[state]["enum"]) == {"queued", "scheduled", "running", "done", "stopped",
+                                           "recalled", "rejected"}
     audience = records["audience"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(schemas[audience]["enum"]) == {"all", "accounts", "registration_ids", "filter"}
     daily = {p["name"]: p for p in doc["paths"]["/v1/stats/daily"]["get"]["parameters"]}

@@ -12,11 +12,11 @@ import pytest
 
 from herald.apps import new_app
 from herald.redis_store import RedisStore
-from proto import keys, topics
-from proto.envelopes import DeviceRecord, encode_internal
+from proto import topics
 from proto.events import decode_event
 from proto.tasks import TaskState
 from tests.e2e import stack
+from tests.e2e.population import populate
 from tests.harness import (
     REDIS,
     Role,
@@ -33,21 +33,6 @@ SMALL = 20_000
 #: The routers' fan-out settings for these tests (the defaults, spelled out).
 SHARD = 1000
 BATCH = 4
-
-
-async def populate(redis_client, app_id: str, count: int) -> list[str]:
-    """``count`` registered, offline devices without a vendor channel, written as the gateway's
-    registration writes them (device record, the app's device set)."""
-    rids = [f"r{i:07d}" for i in range(count)]
-    record = encode_internal(DeviceRecord(platform="android", created_ms=1))
-    for start in range(0, count, 10_000):
-        async with redis_client.pipeline(transaction=False) as pipe:
-            chunk = rids[start:start + 10_000]
-            for rid in chunk:
-                pipe.set(keys.device(app_id, rid), record)
-            pipe.sadd(keys.all_devices(app_id), *chunk)
-            await pipe.execute()
-    return rids
 
 
 @pytest.fixture(scope="module")

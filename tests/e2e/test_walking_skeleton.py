@@ -94,7 +94,7 @@ async def test_online_offline_and_dead_letter(producer, redis_client, sandbox, l
                      if r.key == key], 20, "dead letters")
         assert len(reasons) == 2
         assert reasons[0].startswith("invalid push request: JSON is malformed")
-        assert "missing required field `message`" in reasons[1]
+        assert "give exactly one of message or template" in reasons[1]
         rejected = await eventually(lambda: events_of(events, f"bad-{uid}"), 20, "rejection")
         assert rejected[0].stage == "rejected"
 

@@ -48,10 +48,11 @@ FULL = Message(
     small_icon="ic_small", large_icon="https://example.com/l.png",
     image="https://example.com/i.png", category="IM", channel_id="chat",
     collapse_id="thread-1", priority="high", push_type="voip",
-    locales={"de": Localized(title="Titel", body="Text")})
+    locales={"de": Localized(title="Titel", body="Text")}, sender="alice@example.com",
+    environment="development")
 ALL_FIELDS = {"kind", "title", "body", "data", "badge", "badge_add", "sound", "click",
               "small_icon", "large_icon", "image", "category", "channel_id", "collapse_id",
-              "priority", "push_type", "locales"}
+              "priority", "push_type", "locales", "sender", "conversation", "environment"}
 
 
 # --- good input --------------------------------------------------------------------------------
@@ -74,7 +75,9 @@ def test_minimal_message_has_the_defaults():
 def test_full_message_round_trips_through_a_push_request():
     req = PushRequest(**ENVELOPE, message=FULL)
     encoded = encode_push_request(req)
-    assert set(json.loads(encoded)["message"]) == ALL_FIELDS - {"kind", "badge_add"}
+    # conversation: only chat messages have one (tests/proto/test_message_kinds.py).
+    assert set(json.loads(encoded)["message"]) == ALL_FIELDS - {"kind", "badge_add",
+                                                                 "conversation"}
     assert decode_push_request(encoded) == req
 
 
@@ -85,8 +88,9 @@ def test_full_message_decodes_from_json():
             "small_icon": "ic_small", "large_icon": "https://example.com/l.png",
             "image": "https://example.com/i.png", "category": "IM", "channel_id": "chat",
             "collapse_id": "thread-1", "priority": "high", "push_type": "voip",
-            "locales": {"de": {"title": "Titel", "body": "Text"}}}
-    assert set(body) == ALL_FIELDS - {"badge_add"}
+            "locales": {"de": {"title": "Titel", "body": "Text"}},
+            "sender": "alice@example.com", "environment": "development"}
+    assert set(body) == ALL_FIELDS - {"badge_add", "conversation"}
     assert decode_push_request(wrap(body)).message == FULL
 
 
@@ -233,10 +237,17 @@ def test_notification_with_only_data_is_rejected():
              title=..., data={"k": "v"})
 
 
-@pytest.mark.parametrize("message", [[], "Hi", 1, None], ids=["array", "str", "int", "null"])
+@pytest.mark.parametrize("message", [[], "Hi", 1], ids=["array", "str", "int"])
 def test_message_that_is_not_an_object_is_rejected(message):
-    with pytest.raises(DecodeError, match=r"Expected `object`, got `.*` - at `\$\.message`$"):
+    with pytest.raises(DecodeError,
+                       match=r"Expected `object \| null`, got `.*` - at `\$\.message`$"):
         decode_push_request(wrap(message))
+
+
+def test_a_null_message_is_no_message():
+    # A push without a message must name a template instead (``proto.templates``).
+    with pytest.raises(DecodeError, match="give exactly one of message or template"):
+        decode_push_request(wrap(None))
 
 
 # --- built in Python: the cross-field rules also hold ------------------------------------------

@@ -281,7 +281,8 @@ def test_build_payload_maps_every_field_and_drops_what_vivo_cannot_carry():
     ("MARKETING", "high", {"category": "MARKETING", "classification": 0}),
     ("1", "normal", {"classification": 1}), ("0", "high", {"classification": 0}),
     ("", "high", {"classification": 1}), ("", "normal", {"classification": 0}),
-    ("VOIP", "high", {"classification": 1})])
+    ("VOIP", "normal", {"category": "IM", "classification": 1}),
+    ("WORK", "high", {"classification": 1})])
 def test_build_payload_classifies_by_category_then_priority(category, priority, expected):
     body = _payload(Message(title="t", category=category, priority=priority), ["a", "b"])
     assert {k: body[k] for k in ("category", "classification") if k in body} == expected
