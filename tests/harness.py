@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -30,11 +31,25 @@ REDIS = os.environ.get("HERALD_REDIS_URL", "redis://127.0.0.1:6379/0")
 GROUP_PREFIX = os.environ.get("HERALD_GROUP_PREFIX") or f"test-{uuid.uuid4().hex[:8]}-"
 
 
+# Ports handed out lie below the kernel's ephemeral range (32768 and up here), from which
+# servers binding port 0 (the tests' fake vendor servers) and outgoing connections take
+# theirs: a port handed out for a role cannot be taken by one of them before the role binds
+# it. Each test process starts at its own place and never hands a port out twice.
+_FIRST, _LAST = 20_000, 32_000
+_START = _FIRST + os.getpid() % 1000 * 10
+_PORTS = itertools.chain(range(_START, _LAST), range(_FIRST, _START))
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nothing listens on right now, not handed out before by this process."""
+    for port in _PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"every port from {_FIRST} to {_LAST} was handed out")
 
 
 async def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
