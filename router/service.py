@@ -83,8 +83,9 @@ class _Work:
     ended: list[tuple[str, ResolvedAudience]] = dataclasses.field(default_factory=list)
 
 
-def _first(items: list[T], key: Callable[[T], Hashable]) -> list[T]:
-    """``items`` without those whose key an earlier one had, in order."""
+def _first(items: list[T], key: Callable[[T], Hashable], kind: Callable[[T], str]) -> list[T]:
+    """``items`` without those whose key an earlier one had, in order; each copy dropped
+    counts as a replay of its ``kind`` (as a replay in a later batch does)."""
     seen: set[Hashable] = set()
     kept = []
     for item in items:
@@ -92,6 +93,8 @@ def _first(items: list[T], key: Callable[[T], Hashable]) -> list[T]:
         if k not in seen:
             seen.add(k)
             kept.append(item)
+        else:
+            metrics.FANOUT.labels(kind(item), "replayed").inc()
     return kept
 
 
@@ -191,11 +194,12 @@ class Router:
         trip: a fan-out request seen again, a step counted already, a shard or a direct push
         routed already; and the second copy of any of them within the batch (a replay next to
         its original). A recall's own steps and shards are not checked (``router.intake``)."""
-        work.starts = _first(work.starts, lambda s: (s.push.app_id, s.push.task_id))
+        work.starts = _first(work.starts, lambda s: (s.push.app_id, s.push.task_id),
+                             lambda _: "request")
         work.steps = _first(work.steps, lambda s: (s.push.app_id, s.push.task_id, s.seq)
-                            if not s.push.recall else id(s))
+                            if not s.push.recall else id(s), lambda _: "step")
         work.pushes = _first(work.pushes, lambda p: (p.app_id, p.task_id, p.shard)
-                             if p.shard else id(p))
+                             if p.shard else id(p), lambda p: p.kind)
         checked = [s for s in work.steps if not s.push.recall]
         shards = [p for p in work.pushes if p.shard]
         queries = [*((s.push.app_id, s.push.task_id, "") for s in work.starts),
