@@ -13,7 +13,6 @@ costs one verification per run, not one per request. Anything else gets APNs's s
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -25,13 +24,9 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from benchmarks.devices import rid
 from benchmarks.h2sink import serve_h2
 from benchmarks.producer import Bulk
 from benchmarks.sink import Slot, _Window
-from proto import topics
-from proto.envelopes import VendorJob, VendorTarget, encode_internal
-from proto.message import Message
 
 TEAM_ID = "BENCHTEAM1"
 KEY_ID = "BENCHKEY01"
@@ -55,23 +50,11 @@ class ApnsSinkSpec:
 class ApnsJobs(Bulk):
     """Vendor jobs on ``push.vendor.apns`` whose device tokens are 64 hex digits."""
 
-    def topic(self) -> str:
-        """Where the records go."""
-        return topics.vendor_topic("apns")
+    VENDOR = "apns"
 
-    def records(self) -> list[tuple[bytes, bytes]]:
-        """(key, value) of every job, built up front."""
-        rng = random.Random(self.tag)
-        out = []
-        for i in range(self.count):
-            task = f"{self.tag}-{i}"
-            picked = rng.sample(range(self.devices), self.ids)
-            value = encode_internal(VendorJob(
-                app_id=self.app_id, task_id=task, msg_id=task,
-                message=Message(title="bench", body="vendor scenario"),
-                targets=[VendorTarget(rid(d), f"{d:064x}") for d in picked]))
-            out.append((task.encode(), value))
-        return out
+    def token(self, device: int) -> str:
+        """The APNs device token: 64 hex digits of device number ``device``."""
+        return f"{device:064x}"
 
 
 def credentials() -> tuple[dict[str, str], str]:

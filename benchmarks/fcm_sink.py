@@ -23,7 +23,6 @@ access token here; ``HERALD_VENDOR_URL`` points its sends here.
 from __future__ import annotations
 
 import hmac
-import random
 import re
 import secrets
 import time
@@ -38,13 +37,9 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from benchmarks.devices import rid
 from benchmarks.h2sink import serve_h2
 from benchmarks.producer import Bulk
 from benchmarks.sink import Slot, _Window
-from proto import topics
-from proto.envelopes import VendorJob, VendorTarget, encode_internal
-from proto.message import Message
 
 PROJECT_ID = "herald-bench"
 CLIENT_EMAIL = f"bench-sender@{PROJECT_ID}.iam.gserviceaccount.com"
@@ -79,23 +74,11 @@ class FcmJobs(Bulk):
     """Vendor jobs on ``push.vendor.fcm`` whose device tokens look like FCM registration
     tokens (about 160 characters of ``[\\w:-]``)."""
 
-    def topic(self) -> str:
-        """Where the records go."""
-        return topics.vendor_topic("fcm")
+    VENDOR = "fcm"
 
-    def records(self) -> list[tuple[bytes, bytes]]:
-        """(key, value) of every job, built up front."""
-        rng = random.Random(self.tag)
-        out = []
-        for i in range(self.count):
-            task = f"{self.tag}-{i}"
-            picked = rng.sample(range(self.devices), self.ids)
-            value = encode_internal(VendorJob(
-                app_id=self.app_id, task_id=task, msg_id=task,
-                message=Message(title="bench", body="vendor scenario"),
-                targets=[VendorTarget(rid(d), registration_token(d)) for d in picked]))
-            out.append((task.encode(), value))
-        return out
+    def token(self, device: int) -> str:
+        """The FCM registration token of device number ``device``."""
+        return registration_token(device)
 
 
 def registration_token(device: int) -> str:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from enum import IntEnum
 from multiprocessing.connection import Connection
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import uvloop
 from aiokafka import AIOKafkaProducer
@@ -69,9 +69,16 @@ class Bulk:
     #: Partitions to publish to, in turn (all of them if empty).
     partitions: tuple[int, ...] = ()
 
+    #: The vendor channel of vendor jobs; a subclass names another, with its ``token``.
+    VENDOR: ClassVar[str] = "sandbox"
+
     def topic(self) -> str:
         """Where the records go."""
-        return topics.REQUESTS if self.kind == "requests" else topics.vendor_topic("sandbox")
+        return topics.REQUESTS if self.kind == "requests" else topics.vendor_topic(self.VENDOR)
+
+    def token(self, device: int) -> str:
+        """The vendor token of device number ``device``."""
+        return f"token-{device}"
 
     def records(self) -> list[tuple[bytes, bytes]]:
         """(key, value) of every record, built up front."""
@@ -88,7 +95,7 @@ class Bulk:
                 value = encode_internal(VendorJob(
                     app_id=self.app_id, task_id=task, msg_id=task,
                     message=Message(title="bench", body="vendor scenario"),
-                    targets=[VendorTarget(rid(d), f"token-{d}") for d in picked]))
+                    targets=[VendorTarget(rid(d), self.token(d)) for d in picked]))
             out.append((task.encode(), value))
         return out
 
