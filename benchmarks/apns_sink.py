@@ -24,7 +24,7 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from benchmarks.h2sink import serve_h2
+from benchmarks.h2sink import H2Endpoint, Headers, serve_h2
 from benchmarks.producer import Bulk
 from benchmarks.sink import Slot, _Window
 
@@ -69,48 +69,26 @@ def credentials() -> tuple[dict[str, str], str]:
              "environment": "production", "private_key": private}, public.decode())
 
 
-class _Apns:
+class _Apns(H2Endpoint):
     """The ASGI app: check, count, answer."""
 
     def __init__(self, spec: ApnsSinkSpec, counters: Any, window: _Window) -> None:
+        super().__init__(counters)
         self._public_key = serialization.load_pem_public_key(spec.public_key_pem.encode())
-        self._counters = counters
         self._window = window
         self._good_jwts: set[bytes] = set()
-        self._peers: set[Any] = set()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        more = True
-        while more:
-            message = await receive()
-            more = message.get("more_body", False)
-        peer = scope.get("client")
-        if peer not in self._peers:
-            self._peers.add(peer)
-            self._counters[Slot.CONNECTIONS] += 1
+    def answer(self, scope: dict[str, Any], body: bytes) -> tuple[int, Headers, bytes]:
+        """200 with no body for a request APNs would take, else its status and reason."""
         status, reason = self._check(scope)
         if status == 200:
             self._counters[Slot.REQUESTS] += 1
             self._counters[Slot.TOKENS] += 1
             self._window.seen()
-            await send({"type": "http.response.start", "status": 200, "headers": _OK_HEADERS})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        body = msgspec.json.encode({"reason": reason})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+            return 200, _OK_HEADERS, b""
+        answer = msgspec.json.encode({"reason": reason})
+        return status, [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(answer)).encode())], answer
 
     def _check(self, scope: dict[str, Any]) -> tuple[int, str]:
         if scope["method"] != "POST":

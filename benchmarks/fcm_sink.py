@@ -37,7 +37,7 @@ import uvloop
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from benchmarks.h2sink import serve_h2
+from benchmarks.h2sink import H2Endpoint, Headers, serve_h2
 from benchmarks.producer import Bulk
 from benchmarks.sink import Slot, _Window
 
@@ -115,52 +115,27 @@ def _error(status: int, canonical: str, message: str) -> tuple[int, bytes]:
                                                   "status": canonical, "details": []}})
 
 
-class _Fcm:
+class _Fcm(H2Endpoint):
     """The ASGI app: check, count, answer."""
 
     def __init__(self, spec: FcmSinkSpec, counters: Any, window: _Window) -> None:
+        super().__init__(counters)
         self._public_key = serialization.load_pem_public_key(spec.public_key_pem.encode())
         self._token_uri = spec.token_uri
-        self._counters = counters
         self._window = window
         #: Access tokens handed out, with their expiry (a sender mints one an hour).
         self._access: dict[bytes, float] = {}
-        self._peers: set[Any] = set()
         self._sent = 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        # Read the whole body before answering: hypercorn's HTTP/2 stream breaks on data
-        # arriving for a stream it already answered.
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        peer = scope.get("client")
-        if peer not in self._peers:
-            self._peers.add(peer)
-            self._counters[Slot.CONNECTIONS] += 1
+    def answer(self, scope: dict[str, Any], body: bytes) -> tuple[int, Headers, bytes]:
+        """The token endpoint's or ``messages:send``'s answer."""
         if scope["method"] != "POST":
             status, answer = _error(405, "METHOD_NOT_ALLOWED", "Method not allowed.")
         elif scope["path"] == "/token":
             status, answer = self._token(body)
         else:
             status, answer = self._send(scope, body)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [_JSON, (b"content-length", str(len(answer)).encode())]})
-        await send({"type": "http.response.body", "body": answer})
+        return status, [_JSON, (b"content-length", str(len(answer)).encode())], answer
 
     def _token(self, body: bytes) -> tuple[int, bytes]:
         form = {k: v[-1] for k, v in parse_qs(body.decode(errors="replace")).items()}

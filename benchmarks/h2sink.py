@@ -13,7 +13,48 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from benchmarks.child import serve_commands
-from benchmarks.sink import _Window
+from benchmarks.sink import Slot, _Window
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class H2Endpoint:
+    """An ASGI app answering each request from its whole body (``answer``), counting the
+    connections it saw. hypercorn's HTTP/2 stream breaks on data arriving for a stream it
+    answered already, so the body is read before answering."""
+
+    def __init__(self, counters: Any) -> None:
+        self._counters = counters
+        self._peers: set[Any] = set()
+
+    def answer(self, scope: dict[str, Any], body: bytes) -> tuple[int, Headers, bytes]:
+        """Status, headers and body of the answer to one request."""
+        raise NotImplementedError
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        peer = scope.get("client")
+        if peer not in self._peers:
+            self._peers.add(peer)
+            self._counters[Slot.CONNECTIONS] += 1
+        status, headers, answer = self.answer(scope, b"".join(chunks))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
 
 
 async def serve_h2(app: Callable[[_Window], Any], port: int, certfile: str, keyfile: str,
