@@ -63,10 +63,31 @@ def _router_rate(ax: Axes, runs: Runs) -> None:
     ax.set(xlabel="decisions", xscale="log", title="routing throughput")
 
 
-def _vendor_rate(ax: Axes, runs: Runs) -> None:
-    _line(ax, runs, lambda r: r["requests_per_s"], "requests/s")
-    _line(ax, runs, lambda r: r["requests_per_sender_cpu_s"], "per sender CPU-second")
-    ax.set(xlabel="requests", title="sandbox vendor throughput")
+def _vendor_rate(channel: str, target: float | None) -> Panel:
+    def panel(ax: Axes, runs: Runs) -> None:
+        _line(ax, runs, lambda r: r["requests_per_s"], "requests/s")
+        _line(ax, runs, lambda r: r["requests_per_sender_cpu_s"], "per sender CPU-second")
+        if target is not None:
+            ax.axhline(target, color="red", linestyle="--", label="target")
+        ax.set(xlabel="requests", ylabel="requests/s", title=f"{channel} sender throughput")
+        ax.set_ylim(bottom=0)
+    return panel
+
+
+def _re_times(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["all_connected_to_b_s"], "all on node B")
+    _line(ax, runs, lambda r: r["all_received_s"], "all pushes received")
+    for q in ("p99", "p50"):
+        _line(ax, runs, lambda r, q=q: r["reconnect_ms"][q] / 1000, f"reconnect {q}")
+    ax.set(xlabel="devices", ylabel="s after SIGTERM", title="node drained under load")
+    ax.set_ylim(bottom=0)
+
+
+def _re_lost(ax: Axes, runs: Runs) -> None:
+    _line(ax, runs, lambda r: r["lost"], "pushes lost")
+    _line(ax, runs, lambda r: r["duplicates"], "duplicates (shown once)")
+    ax.axhline(0, color="red", linestyle="--", label="target: 0 lost")
+    ax.set(xlabel="devices", title="pushes lost while draining")
 
 
 def _bc_times(ax: Axes, runs: Runs) -> None:
@@ -103,7 +124,11 @@ PANELS: dict[str, tuple[Panel, ...]] = {
     "connections": (_conn_rss, _conn_total, _conn_rate),
     "unicast": (_uni_latency, _cpu(("gateway", "router", "kafka", "redis"), "pushes/s")),
     "router": (_router_rate, _cpu(("router", "kafka", "redis"), "decisions")),
-    "vendor": (_vendor_rate, _cpu(("sender", "endpoint", "kafka"), "requests")),
+    "vendor": (_vendor_rate("sandbox", None), _cpu(("sender", "endpoint", "kafka"), "requests")),
+    "vendor_apns": (_vendor_rate("APNs", targets.APNS_PER_S),
+                    _cpu(("sender", "endpoint", "kafka"), "requests")),
+    "vendor_fcm": (_vendor_rate("FCM", None), _cpu(("sender", "endpoint", "kafka"), "requests")),
+    "reconnect": (_re_times, _re_lost, _cpu(("gateway_b", "router", "kafka", "redis"), "devices")),
     "broadcast": (_bc_times, _bc_cost, _bc_rate),
 }
 
