@@ -6,9 +6,9 @@ Request: ``POST /3/device/<device token>`` over HTTP/2 and TLS to ``api.push.app
 device: APNs has no batch send, so ``send`` issues a job's requests concurrently as streams
 of ONE connection per (team, key, environment). APNs refuses provider tokens of several
 teams on one connection; keeping each key on its own connection also keeps two keys of a
-team from looking like token updates. httpcore honours the server's
-SETTINGS_MAX_CONCURRENT_STREAMS itself (APNs grants one stream until a valid token was seen,
-then more); ``max_streams`` (default 1000) caps the requests handed to a connection at once.
+team from looking like token updates. The HTTP/2 client (``vendors.h2``) honours the
+server's SETTINGS_MAX_CONCURRENT_STREAMS (APNs grants one stream until a valid token was seen,
+then more); ``max_streams`` (default 1000) caps the streams of a connection at once.
 
 Auth: ``authorization: bearer <JWT>``, ES256-signed with the team's .p8 key, header
 ``{alg: ES256, kid: key_id}``, claims ``{iss: team_id, iat: now}``. APNs refuses a token whose
@@ -70,7 +70,7 @@ Responses: 200 delivered. 410 (Unregistered, ExpiredToken) and 400 BadDeviceToke
 DeviceTokenNotForTopic, MissingDeviceToken mark that token invalid. Reasons every request of
 the job would get (provider token, topic, headers, payload) raise for the whole job, as do 429
 (RateLimitedError, Retry-After honoured) and 5xx or transport failures (TransientError, via
-``vendors.http.call``); a reason new to us on another status fails that device only. When
+``vendors.h2.H2Client.call``); a reason new to us on another status fails that device only. When
 requests fail as a whole and no device of the job got the notification, the job raises, most
 severe first: AuthError, RejectedError, RateLimitedError, TransientError. Once some device got
 it, each failed device is reported with its error instead (``retriable`` for 429 and transient
@@ -101,7 +101,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
 import jwt
 import msgspec
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -120,7 +119,7 @@ from vendors.errors import (
     TransientError,
     VendorError,
 )
-from vendors.http import call
+from vendors.h2 import H2Client
 
 PRODUCTION_URL = "https://api.push.apple.com"
 SANDBOX_URL = "https://api.sandbox.push.apple.com"
@@ -268,12 +267,6 @@ class _Token:
     issued_at: float
 
 
-@dataclass(slots=True)
-class _Connection:
-    http: httpx.AsyncClient
-    streams: asyncio.Semaphore
-
-
 class ApnsClient(BaseClient):
     """``VendorClient`` for APNs."""
 
@@ -291,7 +284,7 @@ class ApnsClient(BaseClient):
         self._clock = clock
         self._max_streams = max_streams
         self._tokens: dict[tuple[str, str], _Token] = {}
-        self._connections: dict[tuple[str, str, Environment], _Connection] = {}
+        self._connections: dict[tuple[str, str, Environment], H2Client] = {}
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""
@@ -311,20 +304,16 @@ class ApnsClient(BaseClient):
     async def close(self) -> None:
         """See ``VendorClient.close``."""
         for connection in self._connections.values():
-            await connection.http.aclose()
+            await connection.close()
         self._connections.clear()
 
-    def _connection(self, creds: Credentials, environment: Environment) -> _Connection:
+    def _connection(self, creds: Credentials, environment: Environment) -> H2Client:
         key = (creds.team_id, creds.key_id, environment)
         connection = self._connections.get(key)
         if connection is None:
-            # max_connections=1: every request of this key is a stream of one connection.
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1,
-                                  keepalive_expiry=_KEEPALIVE_S)
-            http = httpx.AsyncClient(base_url=self._urls[environment], http2=True,
-                                     verify=self._verify, timeout=self._timeout_s,
-                                     limits=limits)
-            connection = _Connection(http, asyncio.Semaphore(self._max_streams))
+            connection = H2Client(self._urls[environment], timeout_s=self._timeout_s,
+                                  verify=self._verify, max_streams=self._max_streams,
+                                  keepalive_s=_KEEPALIVE_S)
             self._connections[key] = connection
         return connection
 
@@ -342,31 +331,30 @@ class ApnsClient(BaseClient):
             token = self._tokens[key] = _Token(value, now)
         return token.value
 
-    async def _deliver(self, connection: _Connection, creds: Credentials, target: VendorTarget,
+    async def _deliver(self, connection: H2Client, creds: Credentials, target: VendorTarget,
                        headers: dict[str, str], body: bytes) -> TargetResult:
         # Quoting keeps a malformed token a per-device BadDeviceToken, not a job-wide BadPath.
         path = "/3/device/" + quote(target.token, safe="")
         headers = {**headers, "apns-id": str(uuid.uuid4())}
-        async with connection.streams:
-            token = self._provider_token(creds)
-            status, reason = await _post(connection.http, path, headers, token, body)
-            if status == 403 and reason == "ExpiredProviderToken":
-                token = self._provider_token(creds, refused=token)
-                status, reason = await _post(connection.http, path, headers, token, body)
+        token = self._provider_token(creds)
+        status, reason = await _post(connection, path, headers, token, body)
+        if status == 403 and reason == "ExpiredProviderToken":
+            token = self._provider_token(creds, refused=token)
+            status, reason = await _post(connection, path, headers, token, body)
         return _target_result(target.registration_id, status, reason)
 
 
-async def _post(http: httpx.AsyncClient, path: str, headers: dict[str, str], token: str,
+async def _post(http: H2Client, path: str, headers: dict[str, str], token: str,
                 body: bytes) -> tuple[int, str]:
-    response = await call(http, "POST", path, content=body,
-                          headers={**headers, "authorization": f"bearer {token}"})
-    if response.status_code == 200:
+    response = await http.call("POST", path, {**headers, "authorization": f"bearer {token}"},
+                               body)
+    if response.status == 200:
         return 200, ""
     try:
-        reason = _error_body.decode(response.content).reason
+        reason = _error_body.decode(response.body).reason
     except (msgspec.DecodeError, msgspec.ValidationError):
         reason = ""
-    return response.status_code, reason
+    return response.status, reason
 
 
 def _target_result(registration_id: str, status: int, reason: str) -> TargetResult:

@@ -13,7 +13,9 @@ Auth: a service account (``project_id``, ``client_email``, ``private_key_id``, `
 ``token_uri``, which is also the audience Google checks; tests point it at a fake.
 
 Batching: FCM v1 has no multi-token send. A job of up to ``max_batch`` (500) targets becomes one
-request per token, at most ``MAX_IN_FLIGHT`` (100) in flight per client, over HTTP/2.
+request per token, at most ``MAX_IN_FLIGHT`` (100) in flight per client, as streams of one
+HTTP/2 connection (``vendors.h2``); the token exchange is one HTTP/1.1 form post an hour, on
+httpx.
 
 Mapping from ``proto.message.Message``:
 
@@ -104,7 +106,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import msgspec
 
 from proto.envelopes import VendorJob, VendorTarget
@@ -118,6 +119,7 @@ from vendors.errors import (
     RejectedError,
     VendorError,
 )
+from vendors.h2 import H2Client, Response
 from vendors.http import call
 from vendors.oauth import ServiceAccountClient, check_pem, sign_jwt
 from vendors.tokens import Token, TokenRefused
@@ -218,7 +220,13 @@ class FcmClient(ServiceAccountClient):
                  verify: ssl.SSLContext | bool = True,
                  clock: Callable[[], float] = time.time) -> None:
         super().__init__(base_url=base_url, timeout_s=timeout_s, verify=verify, clock=clock)
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._h2 = H2Client(self._base_url, timeout_s=timeout_s, verify=verify,
+                            max_streams=MAX_IN_FLIGHT)
+
+    async def close(self) -> None:
+        """See ``VendorClient.close``."""
+        await self._h2.close()
+        await super().close()
 
     async def send(self, job: VendorJob, credentials: Mapping[str, str]) -> list[TargetResult]:
         """See ``VendorClient.send``."""
@@ -228,29 +236,28 @@ class FcmClient(ServiceAccountClient):
         size = message_size(template)
         if size > MAX_MESSAGE_BYTES:
             raise PayloadTooLargeError(f"FCM message is {size} bytes, limit {MAX_MESSAGE_BYTES}")
-        url = f"{self._base_url}/v1/projects/{creds.project_id}/messages:send"
+        path = f"/v1/projects/{creds.project_id}/messages:send"
         # Before fanning out: a credential or token endpoint failure fails the job once, whole.
         await self._tokens.get(creds.identity, lambda: self._mint(creds))
         outcomes = await asyncio.gather(
-            *(self._send_one(creds, url, template["message"], t) for t in job.targets))
+            *(self._send_one(creds, path, template["message"], t) for t in job.targets))
         return _settle(outcomes)
 
-    async def _send_one(self, creds: Credentials, url: str, message: dict[str, Any],
+    async def _send_one(self, creds: Credentials, path: str, message: dict[str, Any],
                         target: VendorTarget) -> TargetResult | _Failed:
         content = msgspec.json.encode({"message": {**message, "token": target.token}})
 
-        async def attempt(access_token: str) -> httpx.Response:
-            response = await call(self._http, "POST", url, content=content, headers={
+        async def attempt(access_token: str) -> Response:
+            response = await self._h2.call("POST", path, {
                 "authorization": f"Bearer {access_token}",
-                "content-type": "application/json; charset=UTF-8"})
-            if response.status_code == 401:
-                raise TokenRefused(_GoogleError.read(response).describe())
+                "content-type": "application/json; charset=UTF-8"}, content)
+            if response.status == 401:
+                raise TokenRefused(_GoogleError.read(response.body).describe())
             return response
 
         try:
-            async with self._slots:
-                response = await self._tokens.call(creds.identity, lambda: self._mint(creds),
-                                                   attempt)
+            response = await self._tokens.call(creds.identity, lambda: self._mint(creds),
+                                               attempt)
             return _classify(target.registration_id, response)
         except VendorError as err:
             return _Failed(target.registration_id, err)
@@ -306,9 +313,9 @@ class _GoogleError(msgspec.Struct):
     error: _Status = msgspec.field(default_factory=_Status)
 
     @classmethod
-    def read(cls, response: httpx.Response) -> _GoogleError:
+    def read(cls, body: bytes) -> _GoogleError:
         try:
-            return _google_error.decode(response.content)
+            return _google_error.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return cls()
 
@@ -344,21 +351,21 @@ def _present(**fields: str | int | None) -> dict[str, str | int]:
     return {key: value for key, value in fields.items() if value is not None and value != ""}
 
 
-def _classify(registration_id: str, response: httpx.Response) -> TargetResult:
+def _classify(registration_id: str, response: Response) -> TargetResult:
     """The device's outcome of a 2xx/4xx answer; raises for a refusal of the whole request."""
-    if response.status_code == 200:
+    if response.status == 200:
         return TargetResult(registration_id)
-    answer = _GoogleError.read(response)
+    answer = _GoogleError.read(response.body)
     code = answer.fcm_code
-    if response.status_code == 404 or code == "UNREGISTERED":
+    if response.status == 404 or code == "UNREGISTERED":
         return TargetResult(registration_id, error="UNREGISTERED", token_invalid=True)
     if code == "INVALID_ARGUMENT" and answer.about_token:
         return TargetResult(registration_id, error="INVALID_ARGUMENT", token_invalid=True)
     if code == "SENDER_ID_MISMATCH":
         return TargetResult(registration_id, error=code)
-    if response.status_code == 403:
+    if response.status == 403:
         raise AuthError(f"HTTP 403 {answer.describe()}")
-    raise RejectedError(f"HTTP {response.status_code} {answer.describe()}")
+    raise RejectedError(f"HTTP {response.status} {answer.describe()}")
 
 
 def _settle(outcomes: list[TargetResult | _Failed]) -> list[TargetResult]:

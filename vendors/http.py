@@ -1,9 +1,11 @@
 """HTTP plumbing every vendor client shares: one call that turns transport failures, 429 and
-5xx into ``VendorError``s, so vendor modules only read the answers that mean something."""
+5xx into ``VendorError``s, so vendor modules only read the answers that mean something. The
+status rule (``check_status``) is shared with the HTTP/2 client of ``vendors.h2``."""
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -14,8 +16,14 @@ from vendors.errors import RateLimitedError, TransientError
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date), if present."""
-    value = response.headers.get("retry-after", "").strip()
+    """Seconds from the response's Retry-After header, if present."""
+    return retry_after_s(response.headers)
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), if present;
+    ``headers`` has lower-case names (or looks them up case-insensitively, as httpx does)."""
+    value = headers.get("retry-after", "").strip()
     if not value:
         return None
     if value.isdigit():
@@ -50,9 +58,14 @@ async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
         response = await client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
         raise TransientError(f"{type(exc).__name__}: {exc}") from None
-    if response.status_code == 429:
-        raise RateLimitedError(f"HTTP 429 from {url}", retry_after_s=retry_after(response))
-    if response.status_code >= 500:
-        raise TransientError(f"HTTP {response.status_code} from {url}",
-                             retry_after_s=retry_after(response))
+    check_status(response.status_code, response.headers, url)
     return response
+
+
+def check_status(status: int, headers: Mapping[str, str], url: str) -> None:
+    """Raise ``RateLimitedError`` for 429 and ``TransientError`` for 5xx (with Retry-After);
+    any other status is the vendor module's to read."""
+    if status == 429:
+        raise RateLimitedError(f"HTTP 429 from {url}", retry_after_s=retry_after_s(headers))
+    if status >= 500:
+        raise TransientError(f"HTTP {status} from {url}", retry_after_s=retry_after_s(headers))
