@@ -1,8 +1,8 @@
-"""A fast local APNs endpoint (hypercorn, HTTP/2 over TLS) in its own process, and what the
+"""A fast local APNs endpoint (``benchmarks.h2sink``: h2 over TLS) in its own process, and what the
 APNs variant of the ``vendor`` scenario needs around it: a self-signed certificate, an app's
 token-auth credentials (a fresh ES256 key) and vendor jobs for 64-hex device tokens.
 
-The endpoint is a bare ASGI app, no framework: it answers ``200`` to ``POST
+The endpoint answers from ASGI-shaped requests, no framework: it answers ``200`` to ``POST
 /3/device/<64 hex digits>`` over HTTP/2 with an ``apns-topic`` and a provider token
 (``authorization: bearer <JWT>``). The JWT check is cheap but real: each DISTINCT token is
 verified once (ES256 signature against the app's public key, ``kid``, ``iss``), then
@@ -70,7 +70,7 @@ def credentials() -> tuple[dict[str, str], str]:
 
 
 class _Apns(H2Endpoint):
-    """The ASGI app: check, count, answer."""
+    """The endpoint: check, count, answer."""
 
     def __init__(self, spec: ApnsSinkSpec, counters: Any, window: _Window) -> None:
         super().__init__(counters)

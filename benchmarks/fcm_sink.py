@@ -1,8 +1,8 @@
-"""A fast local FCM endpoint (hypercorn, HTTP/2 over TLS) in its own process, and what the FCM
-variant of the ``vendor`` scenario needs around it: an app's service account (a fresh RSA key)
-and vendor jobs for FCM registration tokens.
+"""A fast local FCM endpoint (``benchmarks.h2sink``: h2 over TLS) in its own process, and what
+the FCM variant of the ``vendor`` scenario needs around it: an app's service account (a fresh
+RSA key) and vendor jobs for FCM registration tokens.
 
-The endpoint is a bare ASGI app, no framework, serving the two URLs ``vendors.fcm`` calls:
+The endpoint answers ASGI-shaped requests, no framework, on the two URLs ``vendors.fcm`` calls:
 
 - ``POST /token``, Google's OAuth2 token endpoint for the JWT bearer grant
   (``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<jwt>``): the assertion is

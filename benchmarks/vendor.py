@@ -8,13 +8,13 @@ first produce until the sender's group lag is back to 0, with the rate the endpo
 sender's CPU.
 
 ``--channel apns`` runs ``herald vendor apns`` instead, against ``benchmarks.apns_sink`` (HTTP/2
-over TLS on hypercorn, self-signed certificate trusted through ``HERALD_VENDOR_CA_FILE``); the
-app's token-auth credentials (a fresh ES256 key) are stored through ``RedisStore``, the jobs
-carry 64-hex device tokens, one APNs request per device. Its results are scenario
-``vendor_apns``.
+over TLS, ``benchmarks.h2sink``; a self-signed certificate trusted through
+``HERALD_VENDOR_CA_FILE``); the app's token-auth credentials (a fresh ES256 key) are stored
+through ``RedisStore``, the jobs carry 64-hex device tokens, one APNs request per device. Its
+results are scenario ``vendor_apns``.
 
 ``--channel fcm`` runs ``herald vendor fcm`` against ``benchmarks.fcm_sink`` (the same HTTP/2
-over TLS on hypercorn, serving both Google's OAuth2 token endpoint and FCM v1's
+over TLS, serving both Google's OAuth2 token endpoint and FCM v1's
 ``messages:send``); the app's service account (a fresh RSA key, ``token_uri`` on the endpoint)
 is checked and stored as ``herald credentials set`` does, ``HERALD_VENDOR_URL`` points the
 sends at the endpoint, the jobs carry FCM-shaped registration tokens, one FCM request per
