@@ -344,10 +344,14 @@ class ApnsClient(BaseClient):
         return _target_result(target.registration_id, status, reason)
 
 
+#: What changes with every request: the device's path and the notification's id.
+_UNIQUE = frozenset({":path", "apns-id"})
+
+
 async def _post(http: H2Client, path: str, headers: dict[str, str], token: str,
                 body: bytes) -> tuple[int, str]:
     response = await http.call("POST", path, {**headers, "authorization": f"bearer {token}"},
-                               body)
+                               body, unique=_UNIQUE)
     if response.status == 200:
         return 200, ""
     try:

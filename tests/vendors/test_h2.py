@@ -14,6 +14,7 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.settings
+import hpack
 import pytest
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
@@ -60,6 +61,8 @@ class _ServerConnection(asyncio.Protocol):
                 headers = dict(event.headers)
                 self.requests[event.stream_id] = (headers[":path"], bytearray())
                 self.server.headers.append(headers)
+                self.server.unindexed.append({name for name, _ in (
+                    h for h in event.headers if isinstance(h, hpack.NeverIndexedHeaderTuple))})
                 self.open += 1
                 self.server.peak = max(self.server.peak, self.open)
                 if headers[":path"] == "/drop":
@@ -135,6 +138,8 @@ class H2Server:
         self.alpn = alpn
         self.connections: list[_ServerConnection] = []
         self.headers: list[dict[str, str]] = []
+        #: Per request, the names of the headers sent never-indexed.
+        self.unindexed: list[set[str]] = []
         self.held: list[tuple[_ServerConnection, int]] = []
         self.resets: list[tuple[int, int]] = []
         self.errors: list[str] = []
@@ -211,6 +216,22 @@ async def test_many_concurrent_requests_share_one_connection(serve):
     assert server.peak <= 3 and len(server.connections) == 1
     assert server.headers[0][":authority"].startswith("127.0.0.1:")
     assert server.headers[0]["content-length"] == "6"
+
+
+async def test_headers_new_with_every_request_stay_out_of_the_hpack_table(serve):
+    server = H2Server()
+    client = await serve(server)
+    for n in range(300):
+        answer = await client.request("POST", f"/device/{n:064x}", {
+            "authorization": "bearer the-same-token", "apns-id": f"id-{n}"}, b"x",
+            unique={":path", "apns-id"})
+        assert answer.status == 200
+    assert [h[":path"] for h in server.headers] == [f"/device/{n:064x}" for n in range(300)]
+    assert all(names == {":path", "apns-id"} for names in server.unindexed)
+    assert {h["authorization"] for h in server.headers} == {"bearer the-same-token"}
+    # The table holds the repeated headers only: 300 paths and ids would have filled it.
+    table = client._current._h2.encoder.header_table
+    assert len(table.dynamic_entries) <= 4
 
 
 async def test_a_body_larger_than_the_window_waits_for_window_updates(serve):
