@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gateway import metrics
 from gateway.auth import Authenticator, AuthFailed, observe
+from gateway.connection import InlineConnection, connection_class
 from gateway.link import Link, LinkClosed, SlowReader
 from gateway.outflow import Outflow
 from gateway.session import Pending, Session
@@ -95,6 +96,7 @@ class Gateway:
         self._spawned: set[asyncio.Task[None]] = set()
         self._draining = False
         self._backoff = Backoff(base_s=0.05, cap_s=2.0)
+        self._connection = connection_class(self._settle)
 
     @property
     def connected(self) -> int:
@@ -113,6 +115,7 @@ class Gateway:
             self._loops.append(task)
         self._server = await serve(
             self._handle, self.settings.host, self.settings.port,
+            create_connection=self._connection,
             subprotocols=[frames.SUBPROTOCOL], max_size=self.settings.max_frame_bytes,
             compression="deflate" if self.settings.compression else None, ping_interval=None,
             open_timeout=self.settings.hello_timeout_s,
@@ -171,7 +174,7 @@ class Gateway:
 
     # Connections
 
-    async def _handle(self, ws: ServerConnection) -> None:
+    async def _handle(self, ws: InlineConnection) -> None:
         try:
             conn = await self._open(ws)
         except _Close as close:
@@ -182,6 +185,7 @@ class Gateway:
             metrics.DISCONNECTS.labels("before_hello").inc()
             return
         reason = "client_closed"
+        ws.settle_with(conn)
         try:
             await self._converse(ws, conn)
         except _Close as close:
@@ -190,6 +194,7 @@ class Gateway:
         except ConnectionClosed:
             pass
         finally:
+            ws.settle_with(None)
             if conn.close_reason != Reason.CLOSED:
                 reason = conn.close_reason
             await self._forget(conn)
@@ -274,6 +279,9 @@ class Gateway:
         self._spawn(old.link.ws.close(CloseCode.REPLACED, "replaced by a newer connection"))
 
     async def _converse(self, ws: ServerConnection, conn: _Conn) -> None:
+        # The frames ``_settle`` does not take inline: those it takes never reach this loop,
+        # and none is settled while this loop has a frame to finish (a BIND awaiting the
+        # store), so a device's frames take effect in the order it sent them.
         loop = asyncio.get_running_loop()
         session = conn.session
         async for data in ws:
@@ -297,6 +305,41 @@ class Gateway:
                 conn.link.write(frames.encode(Bound(frame.account)))
             else:
                 raise _Close(CloseCode.BAD_FRAME, "HELLO was already received")
+
+    def _settle(self, conn: _Conn, data: bytes) -> bool:
+        """Settle an ACK or answer a PING in the connection's event callback, as ``_converse``
+        would; False, having changed nothing, leaves the frame to ``_converse`` (any other
+        frame, a bad one, or one over the budget, which closes the connection there)."""
+        try:
+            frame = frames.decode_client(data)
+        except DecodeError:
+            return False
+        session = conn.session
+        if isinstance(frame, Ack):
+            # Only ACKs that match nothing spend the budget (see _converse).
+            spend = frame.mid not in session.pending
+        elif isinstance(frame, Ping):
+            spend = True
+        else:
+            return False
+        now = asyncio.get_running_loop().time()
+        # A refused allow_frame() changes nothing that a later call would not recompute, so
+        # _converse asks again and closes the connection with RATE_LIMITED.
+        if spend and not session.allow_frame(now):
+            return False
+        session.last_seen = now
+        metrics.BYTES_IN.inc(len(data))
+        if isinstance(frame, Ack):
+            self._on_ack(session, frame.mid)
+            return True
+        try:
+            conn.link.write(_PONG)
+        except SlowReader:
+            conn.close_reason = Reason.SLOW_READER
+            conn.link.abort()
+        except LinkClosed:
+            pass
+        return True
 
     def _decode(self, data: Any) -> frames.ClientFrame:
         if isinstance(data, str):
@@ -447,6 +490,10 @@ class Gateway:
                     self._kick(entry)
                 else:
                     self._recall(entry)
+                # A reply holds up to 256 entries of a broadcast of a few hundred devices each;
+                # written in one go they held the loop for seconds, and the ACKs, the other
+                # connections and the liveness beat waited behind them.
+                await asyncio.sleep(0)
 
     async def _expire_acks(self) -> None:
         """Send pushes not acknowledged in time down the offline path."""
@@ -465,13 +512,18 @@ class Gateway:
                     self._outflow.fall_back(conn.session.held, pending, Reason.ACK_TIMEOUT)
 
     async def _beat(self) -> None:
-        """Keep this node's liveness key alive, so the router trusts its presence entries."""
+        """Keep this node's liveness key alive, so the router trusts its presence entries.
+
+        Renewed every sixth of its TTL (0.5 s of 3 s): a busy event loop runs the renewal
+        late, and the key now lapses only if a renewal runs more than 2.5 s late (2 s when
+        renewed every third). One SET per half second costs Redis nothing, and the TTL stays
+        as short as the router's detection of a dead node needs."""
         while not self._draining:
             try:
                 await self._store.node_beat(self.node, keys.NODE_ALIVE_TTL_MS)
             except Exception:
                 log.exception("liveness beat failed; the router may treat this node as dead")
-            await asyncio.sleep(keys.NODE_ALIVE_TTL_MS / 3000)
+            await asyncio.sleep(keys.NODE_ALIVE_TTL_MS / 6000)
 
     async def _sweep(self) -> None:
         """Close silent connections and refresh the presence of the others, in batches."""

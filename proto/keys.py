@@ -76,7 +76,7 @@ def node_inbox(node: str) -> str:
 
 
 def node_alive(node: str) -> str:
-    """Exists while the node runs (renewed every second, ``NODE_ALIVE_TTL_MS``)."""
+    """Exists while the node runs (renewed every sixth of ``NODE_ALIVE_TTL_MS``)."""
     return f"{PREFIX}:node:{{{node}}}:alive"
 
 
