@@ -54,6 +54,22 @@ async def test_refresh_recreates_presence_that_expired_under_a_live_socket(store
     assert (await store.lookup([(app, "d1")]))[0].presence == Presence("n1", held.epoch)
 
 
+async def test_one_refresh_of_many_connections_answers_each_in_order(store, redis_client, uid):
+    app = f"app-{uid}"
+    held = [Held(app, f"d{n}", "n1", (await store.connect_device(app, f"d{n}", "n1", 30))[0])
+            for n in range(2000)]
+    taken = set(range(0, 2000, 7))
+    for n in taken:
+        await store.connect_device(app, f"d{n}", "n2", 30)
+    expired = set(range(3, 2000, 11)) - taken
+    await redis_client.delete(*(keys.presence(app, f"d{n}") for n in expired))
+    assert await store.refresh_presence(held, 90) == [n not in taken for n in range(2000)]
+    states = await store.lookup([(app, f"d{n}") for n in range(2000)])
+    assert [s.presence.node for s in states] == ["n2" if n in taken else "n1"
+                                                 for n in range(2000)]
+    assert 60 < await redis_client.ttl(keys.presence(app, "d3")) <= 90
+
+
 async def test_lookup_keeps_order_and_reports_unknown_devices(store, redis_client, uid):
     app = f"app-{uid}"
     await store.put_device(app, "on", DeviceRecord(platform="ios"))
