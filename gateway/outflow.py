@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import structlog
 
 from gateway import metrics
@@ -14,7 +15,7 @@ from herald.bus import Bus
 from herald.store import Held
 from proto import topics
 from proto.envelopes import Fallback, encode_internal
-from proto.events import Event, encode_event
+from proto.events import Event, Stage, encode_event
 
 log = structlog.get_logger()
 
@@ -65,7 +66,7 @@ class Outflow:
     async def flush(self) -> None:
         """Publish everything buffered now and wait until Kafka has it; what Kafka refuses is
         counted and logged (the node keeps serving)."""
-        events, self._events = self._events, []
+        events, self._events = _grouped(self._events), []
         fallbacks, self._fallbacks = self._fallbacks, {}
         records = [(topics.EVENTS, encode_event(e), e.task_id) for e in events]
         for (app_id, task_id, msg_id, reason), (pending, rids) in fallbacks.items():
@@ -90,3 +91,27 @@ class Outflow:
         metrics.OUTFLOW_ERRORS.inc()
         log.error("kafka refused a record; it is lost", topic=topic, task_id=task_id,
                   error=repr(exc))
+
+
+def _grouped(events: list[Event]) -> list[Event]:
+    """``events`` in order, but the one-device ``delivered`` events of one push stamped with
+    the same millisecond as one event naming all their devices: in a broadcast nearly every
+    frame a node reads is an ACK, and a Kafka record for each was a fifth of its CPU. Every
+    device keeps its exact time."""
+    groups: dict[tuple[str, str, str, int], list[Event]] = {}
+    order: list[Event | list[Event]] = []
+    for event in events:
+        if event.stage is not Stage.DELIVERED or event.registration_ids:
+            order.append(event)
+            continue
+        key = (event.app_id, event.task_id, event.msg_id, event.ts_ms)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+            order.append(group)
+        group.append(event)
+    return [item if isinstance(item, Event)
+            else item[0] if len(item) == 1
+            else msgspec.structs.replace(item[0], registration_id="",
+                                         registration_ids=[e.registration_id for e in item])
+            for item in order]

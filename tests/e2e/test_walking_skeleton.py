@@ -66,9 +66,9 @@ async def test_online_offline_and_dead_letter(producer, redis_client, sandbox, l
             assert (push.task, message.title, message.body, message.data) == (
                 t_online, f"title {t_online}", "hello", {"k": "v"})
         delivered = await eventually(
-            lambda: sorted(e.registration_id for e in events_of(events, t_online)
-                           if e.stage == "delivered") == sorted([a.registration_id,
-                                                                 b.registration_id])
+            lambda: sorted(rid for e in events_of(events, t_online) if e.stage == "delivered"
+                           for rid in e.devices()) == sorted([a.registration_id,
+                                                              b.registration_id])
             and events_of(events, t_online), 20, "delivered events for a and b")
         assert {(e.channel, e.node) for e in delivered if e.stage == "delivered"} == {
             ("online", node)}
