@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from herald.apps import new_app
 from herald.redis_store import RedisStore
+from proto import topics
 from proto.envelopes import AppRecord
-from tests.harness import GROUP_PREFIX, KAFKA, REDIS, SandboxVendor, groups_at_end
+from tests.harness import GROUP_PREFIX, KAFKA, REDIS, SandboxVendor, TopicWatcher, groups_at_end
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,6 +69,22 @@ async def app(redis_client, uid) -> AsyncIterator[AppRecord]:
     await store.put_app(record)
     await store.close()
     yield record
+
+
+@pytest.fixture
+async def store(redis_client) -> AsyncIterator[RedisStore]:
+    """The real store, on the tests' Redis."""
+    opened = RedisStore(REDIS)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def events() -> AsyncIterator[TopicWatcher]:
+    """Every record ``push.events`` receives during the test."""
+    watcher = await TopicWatcher(topics.EVENTS).start()
+    yield watcher
+    await watcher.stop()
 
 
 @pytest.fixture

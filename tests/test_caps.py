@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from herald.policy_store import CapTake
-from herald.redis_store import RedisStore
 from herald.store import DeviceState, Presence
 from proto import keys
 from proto.envelopes import DeviceRecord
@@ -17,17 +16,9 @@ from proto.policy import AppPolicy, FrequencyCap, QuietHours, cap_subject
 from router.caps import Caps, PolicyCache, cappable
 from router.decide import Policy
 from router.intake import Push
-from tests.harness import REDIS
 
 HOUR_MS = 3600 * 1000
 T0 = 1_800_000_000_000
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
 
 
 async def test_count_per_account(store, uid):

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 from herald.redis_store import RedisStore
 from herald.store import Held, Presence
 from proto import keys
 from proto.audience import DEFAULT_LIMITS
 from proto.envelopes import DeviceRecord
 from proto.events import now_ms
-from tests.harness import REDIS
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
 
 
 async def test_each_connection_gets_a_higher_epoch_and_takes_presence(store, uid):

@@ -8,7 +8,6 @@ import msgspec
 import pytest
 
 from herald.bus import Record
-from herald.redis_store import RedisStore
 from herald.template_store import Created
 from proto import topics
 from proto.audience import DEFAULT_LIMITS
@@ -33,7 +32,6 @@ from proto.templates import (
 )
 from router import templating
 from router.intake import Later, Push, decode
-from tests.harness import REDIS
 
 
 def welcome(**variables: Variable) -> Template:
@@ -232,13 +230,6 @@ def test_a_request_with_a_message_is_left_as_it_is():
     request = decode_push_request(request_json(message={"title": "x"}))
     assert templating.rendered(request, {}) is request
     assert isinstance(request, PushRequest)
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
 
 
 async def test_the_store_keeps_templates_per_app(store, uid):

@@ -13,27 +13,13 @@ from proto import keys, topics
 from proto.frames import CloseCode
 from tests.e2e import stack
 from tests.e2e.test_walking_skeleton import events_of
-from tests.harness import REDIS, TopicWatcher, eventually, eventually_async, metric, scrape
+from tests.harness import REDIS, eventually, eventually_async, metric, scrape
 
 
 def push(app: str, task: str, rids: list[str], *, flag: int, lifetime: int = 0) -> bytes:
     return json.dumps({"task_id": task, "app_id": app, "registration_ids": rids,
                        "push_flag": flag, "lifetime_s": lifetime,
                        "message": {"title": task}}).encode()
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def events():
-    watcher = await TopicWatcher(topics.EVENTS).start()
-    yield watcher
-    await watcher.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from proto import frames, keys, tokens
 from proto.envelopes import NodeDelivery, NodeRecall, encode_internal
 from proto.frames import Ack, CloseCode, Hello, Ping, Pong, Push, Register
 from proto.message import Message
-from tests.harness import REDIS, Role, eventually, eventually_async, free_port, metric, scrape
+from tests.harness import Role, eventually, eventually_async, free_port, metric, scrape
 
 
 @pytest.fixture
@@ -33,13 +33,6 @@ async def gateway(logdir, uid):
     role.node = f"node-{uid}"
     yield role
     assert await role.stop() == 0
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
 
 
 async def close_of(url: str, *messages) -> tuple[int, str]:

@@ -11,11 +11,11 @@ from websockets.exceptions import ConnectionClosed
 
 from herald.device import Device
 from herald.redis_store import RedisStore
-from proto import frames, topics
+from proto import frames
 from proto.envelopes import NodeDelivery, encode_internal
 from proto.frames import Ack, Bind, Bound, Click, CloseCode, Hello, Ping, Pong, Push, Welcome
 from tests.e2e.test_walking_skeleton import events_of
-from tests.harness import REDIS, Role, TopicWatcher, eventually, free_port, metric, scrape
+from tests.harness import Role, eventually, free_port, metric, scrape
 
 
 @pytest.fixture
@@ -32,20 +32,6 @@ async def gateway(logdir, uid):
     role.node = f"node-{uid}"
     yield role
     assert await role.stop() == 0
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def events():
-    watcher = await TopicWatcher(topics.EVENTS).start()
-    yield watcher
-    await watcher.stop()
 
 
 async def raw_session(gateway: Role, app) -> tuple[ClientConnection, Device]:

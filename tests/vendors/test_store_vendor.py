@@ -6,18 +6,9 @@ import asyncio
 
 import pytest
 
-from herald.redis_store import RedisStore
 from proto import keys
 from proto.envelopes import DeviceRecord
 from proto.errors import DecodeError
-from tests.harness import REDIS
-
-
-@pytest.fixture
-async def store(redis_client):
-    store = RedisStore(REDIS)
-    yield store
-    await store.close()
 
 
 async def test_credentials_are_stored_per_app_and_vendor_and_replaced_whole(store, uid):
