@@ -11,8 +11,10 @@ import redis.asyncio as redis
 
 from herald.apps import new_app
 from herald.redis_store import RedisStore
+from proto import topics
 from proto.envelopes import AppRecord
 from tests.api.helpers import API_REDIS, Api, serving
+from tests.harness import TopicWatcher
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +64,11 @@ async def app(store, uid) -> AppRecord:
 async def other(store, uid) -> AppRecord:
     """A second app, whose data the first app's credentials must never reach."""
     return await _new_app(store, f"other-{uid}")
+
+
+@pytest.fixture
+async def requests_topic() -> AsyncIterator[TopicWatcher]:
+    """Every record ``push.requests`` receives during the test."""
+    watcher = await TopicWatcher(topics.REQUESTS).start()
+    yield watcher
+    await watcher.stop()

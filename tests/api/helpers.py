@@ -18,8 +18,8 @@ import httpx
 import redis.asyncio as redis
 
 from herald.redis_store import RedisStore
-from proto.envelopes import DeviceRecord
-from tests.harness import REDIS, Role, free_port
+from proto.envelopes import DeviceRecord, PushRequest, decode_push_request
+from tests.harness import REDIS, Role, TopicWatcher, free_port
 
 ADMIN_TOKEN = "test-admin-token"
 API_REDIS = urlunsplit(urlsplit(REDIS)._replace(path="/1"))
@@ -96,3 +96,9 @@ async def register(app_id: str, registration_id: str, **fields: Any) -> DeviceRe
     finally:
         await store.close()
     return record
+
+
+def published(watcher: TopicWatcher, task_id: str) -> list[PushRequest]:
+    """The push requests on the watched topic keyed by ``task_id``, decoded."""
+    return [decode_push_request(r.value) for r in watcher.records
+            if r.key == task_id.encode()]

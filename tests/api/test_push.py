@@ -4,31 +4,14 @@ stopped within their app only."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from herald.task_store import Progress
 from proto.audience import Audience, TagCondition
-from proto.envelopes import PushRequest, decode_push_request
+from proto.envelopes import PushRequest
 from proto.message import Message
-from tests.api.helpers import auth, dump, refused
-from tests.harness import TopicWatcher, eventually
+from tests.api.helpers import auth, dump, published, refused
+from tests.harness import eventually
 
 MESSAGE = {"title": "Hello", "body": "from the API"}
-
-
-@pytest.fixture
-async def requests_topic() -> AsyncIterator[TopicWatcher]:
-    watcher = await TopicWatcher("push.requests").start()
-    yield watcher
-    await watcher.stop()
-
-
-def published(watcher: TopicWatcher, task_id: str) -> list[PushRequest]:
-    """The records on the topic keyed by ``task_id``, decoded."""
-    return [decode_push_request(r.value) for r in watcher.records
-            if r.key == task_id.encode()]
 
 
 async def test_push_is_published_and_queued(http, app, uid, requests_topic):

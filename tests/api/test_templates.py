@@ -4,16 +4,14 @@ whose template does not fit is refused before anything is claimed, stored or pub
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from proto.envelopes import PushRequest, decode_push_request
+from proto.envelopes import PushRequest
 from proto.limits import MAX_TEMPLATES, MAX_TITLE
 from proto.message import Localized, Message
 from proto.templates import Template
-from tests.api.helpers import auth, dump, refused
-from tests.harness import TopicWatcher, eventually
+from tests.api.helpers import auth, dump, published, refused
+from tests.harness import eventually
 
 TEMPLATE = {
     "template_id": "order-shipped",
@@ -23,18 +21,6 @@ TEMPLATE = {
                                    "body": "Hallo {{name}}, sie kommt {{day}}"}}},
     "variables": {"order": {}, "name": {"default": "there"}, "day": {"default": "soon"}},
 }
-
-
-@pytest.fixture
-async def requests_topic() -> AsyncIterator[TopicWatcher]:
-    watcher = await TopicWatcher("push.requests").start()
-    yield watcher
-    await watcher.stop()
-
-
-def published(watcher: TopicWatcher, task_id: str) -> list[PushRequest]:
-    return [decode_push_request(r.value) for r in watcher.records
-            if r.key == task_id.encode()]
 
 
 async def create(http, app, body: dict = TEMPLATE) -> dict:

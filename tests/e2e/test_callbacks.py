@@ -17,7 +17,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from callbacks import retries
-from herald.device import Device
 from herald.redis_store import RedisStore
 from proto import keys, topics
 from proto.callbacks import MAX_BATCH
@@ -281,13 +280,8 @@ async def test_pushes_are_delivered_while_a_receiver_hangs(callbacks, producer, 
                                                            receivers, logdir, uid, app):
     j = receiver(receivers, hang=True)
     await store.put_callback(app.app_id, j.config(Stage.SENT, Stage.DELIVERED))
-    ports = stack.ports()
-    roles = [stack.gateway(logdir, f"node-{uid}", ports), stack.router(logdir, ports)]
-    device = Device(app.app_id, app.client_key)
-    try:
-        await roles[0].wait_log("gateway listening")
-        await roles[1].wait_log("partitions assigned")
-        await device.connect(f"ws://127.0.0.1:{ports.gateway}")
+    async with stack.online(logdir, f"node-{uid}") as online:
+        device = await online.device(app)
         await produce(producer, [event(Stage.DELIVERED, app.app_id, f"earlier-{uid}", "d")])
         await eventually(lambda: j.seen, 10, "the receiver to hang on a post")
 
@@ -304,7 +298,3 @@ async def test_pushes_are_delivered_while_a_receiver_hangs(callbacks, producer, 
         j.hang = False
         await eventually(lambda: {(x["task_id"], x["stage"]) for x in j.events()} >= {
             (task, "sent"), (task, "delivered")}, 20, "the push's events posted")
-    finally:
-        await device.close()
-        for role in roles:
-            await role.stop()

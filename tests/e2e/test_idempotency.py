@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import json
 
-from herald.device import Device
-from herald.redis_store import RedisStore
 from proto import topics
 from proto.tasks import TaskState
 from tests.e2e import stack
-from tests.harness import REDIS, eventually, eventually_async, metric, scrape
+from tests.harness import eventually, eventually_async, metric, scrape
 
 
-async def test_a_repeated_key_reaches_the_device_once(logdir, uid, app, producer):
-    ports = stack.ports()
-    roles = [stack.gateway(logdir, f"node-{uid}", ports), stack.router(logdir, ports)]
-    device = Device(app.app_id, app.client_key)
-    store = RedisStore(REDIS)
-    try:
-        await roles[0].wait_log("gateway listening")
-        await roles[1].wait_log("partitions assigned")
-        await device.connect(f"ws://127.0.0.1:{ports.gateway}")
+async def test_a_repeated_key_reaches_the_device_once(logdir, uid, app, producer, store):
+    async with stack.online(logdir, f"node-{uid}") as online:
+        ports = online.ports
+        device = await online.device(app)
         key = f"order-{uid}"
         for task in (f"first-{uid}", f"again-{uid}", f"first-{uid}"):
             request = {"task_id": task, "app_id": app.app_id, "idempotency_key": key,
@@ -46,8 +39,3 @@ async def test_a_repeated_key_reaches_the_device_once(logdir, uid, app, producer
         assert await store.task_status(app.app_id, f"again-{uid}") is None
         assert metric(scrape(ports.router_metrics), "herald_router_records_total",
                       result="repeated") == 1
-    finally:
-        await device.close()
-        await store.close()
-        for role in roles:
-            await role.stop()

@@ -107,15 +107,10 @@ async def test_a_scheduled_push_survives_its_router_and_fires_once(logdir, uid, 
             await role.stop()
 
 
-async def test_a_push_scheduled_through_kafka_waits_for_its_time(logdir, uid, app, producer):
-    ports = stack.ports()
-    roles = [stack.gateway(logdir, f"node-{uid}", ports), stack.router(logdir, ports)]
-    device = Device(app.app_id, app.client_key)
-    store = RedisStore(REDIS)
-    try:
-        await roles[0].wait_log("gateway listening")
-        await roles[1].wait_log("partitions assigned")
-        await device.connect(f"ws://127.0.0.1:{ports.gateway}")
+async def test_a_push_scheduled_through_kafka_waits_for_its_time(logdir, uid, app, producer,
+                                                                 store):
+    async with stack.online(logdir, f"node-{uid}") as online:
+        device = await online.device(app)
         task = f"later-{uid}"
         send_at = now_ms() + 3_000
         request = {"app_id": app.app_id, "task_id": task, "audience": {"all": True},
@@ -130,11 +125,6 @@ async def test_a_push_scheduled_through_kafka_waits_for_its_time(logdir, uid, ap
         await eventually(lambda: device.shown, 15, "the scheduled push")
         assert now_ms() >= send_at
         assert [p.task for p in device.shown] == [task]
-    finally:
-        await device.close()
-        await store.close()
-        for role in roles:
-            await role.stop()
 
 
 async def test_send_times_beyond_90_days_are_refused_by_http_and_by_kafka(logdir, uid, app,
