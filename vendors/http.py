@@ -15,11 +15,6 @@ import httpx
 from vendors.errors import RateLimitedError, TransientError
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from the response's Retry-After header, if present."""
-    return retry_after_s(response.headers)
-
-
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
     """Seconds from a Retry-After header (delta seconds or an HTTP date), if present;
     ``headers`` has lower-case names (or looks them up case-insensitively, as httpx does)."""

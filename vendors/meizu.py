@@ -104,7 +104,7 @@ from vendors.errors import (
     TransientError,
     VendorError,
 )
-from vendors.http import call, new_client, retry_after
+from vendors.http import call, new_client, retry_after_s
 
 DEFAULT_BASE_URL = "https://server-api-push.meizu.com"
 NOTIFY_PATH = "/garcia/api/server/push/varnished/pushByPushId"
@@ -240,7 +240,8 @@ class MeizuClient(BaseClient):
         code = str(answer.code)
         if code != SUCCESS:
             error = _REQUEST_ERRORS.get(code, RejectedError)
-            raise error(f"Flyme code {code}: {answer.message}", retry_after_s=retry_after(response))
+            raise error(f"Flyme code {code}: {answer.message}",
+                        retry_after_s=retry_after_s(response.headers))
         failed = {push_id: failure for failure, push_ids in
                   (answer.value if isinstance(answer.value, dict) else {}).items()
                   for push_id in push_ids}

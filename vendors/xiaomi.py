@@ -126,7 +126,7 @@ from vendors.errors import (
     TransientError,
     VendorError,
 )
-from vendors.http import call, retry_after
+from vendors.http import call, retry_after_s
 from vendors.receipts import tags
 
 DEFAULT_BASE_URL = "https://api.xmpush.xiaomi.com"
@@ -282,7 +282,7 @@ class XiaomiClient(BaseClient):
 
     def _request_error(self, answer: _Answer, response: httpx.Response) -> VendorError:
         error = _REQUEST_ERRORS.get(answer.code, RejectedError)
-        wait = retry_after(response)
+        wait = retry_after_s(response.headers)
         if answer.code == DAILY_QUOTA:
             # The documents name no zone: taken as China Standard Time, as OPPO and vivo say.
             wait = until_midnight(self._clock())
