@@ -86,6 +86,12 @@ async def test_recall_after_delivery_reaches_every_channel(logdir, uid, app, san
                 app.app_id, waiting.registration_id)] == [task]
         await eventually_async(stored, 20, "the inbox copy")
 
+        # The router records the task after its hand-offs are stored (inbox included): the
+        # API recalls only a task it knows.
+        async def known() -> bool:
+            return await store.task_status(app.app_id, task) is not None
+        await eventually_async(known, 20, "the task's record")
+
         await recall(producer, store, app.app_id, task)
         await eventually(lambda: online.recalled == [task], 20, "the RECALL frame")
         revoke = await eventually(lambda: [r for r in sandbox.requests
